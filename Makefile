@@ -1,0 +1,42 @@
+# The README's commands. Everything starts from a bare Python 3.11: the first target that needs
+# the virtualenv creates it and installs the project into it.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test ui mock lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## make run: start the embedded Postgres and the mock API, run the main job, print the summary.
+## REALISTIC=1 runs at the platform's true 10-requests-a-minute pace.
+run: $(STAMP)
+	$(BIN)/python -m mixo_pipeline.main $(if $(REALISTIC),--realistic,) $(ARGS)
+
+## make test: the whole test suite (what CI runs).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+## make ui: the Dagster UI and daemon (dg dev) on the same Postgres-backed instance as make run.
+ui: $(STAMP)
+	$(BIN)/python -m mixo_pipeline.main --ui $(ARGS)
+
+## make mock ARGS="--time-scale 0.1": the mock ad platform alone.
+mock: $(STAMP)
+	$(BIN)/python -m mock_api $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .mixo

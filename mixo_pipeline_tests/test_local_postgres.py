@@ -1,0 +1,58 @@
+"""The embedded PostgreSQL is real, and DATABASE_URL wins over it."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from mixo_pipeline import local_postgres
+from mixo_pipeline.local_postgres import EmbeddedPostgres
+
+
+def test_embedded_server_is_a_real_postgres(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SHOW server_version_num")).scalar_one()
+        jsonb = conn.execute(sa.text("""SELECT '{"a": 1}'::jsonb ->> 'a'""")).scalar_one()
+    assert int(version) >= 150000
+    assert jsonb == "1"
+
+
+def test_database_url_overrides_embedded_server(
+    embedded_postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = embedded_postgres.create_database("mixo_override_probe")
+    monkeypatch.setenv("DATABASE_URL", other.replace("postgresql+psycopg://", "postgresql://"))
+
+    def refuse_to_start(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the embedded server must not start when DATABASE_URL is set")
+
+    monkeypatch.setattr(local_postgres, "start_embedded_postgres", refuse_to_start)
+    url = local_postgres.ensure_database_url()
+
+    assert url == other
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT current_database()")).scalar_one() == (
+                "mixo_override_probe"
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "driver_url"),
+    [
+        ("postgresql://u:p@h:5432/db", "postgresql+psycopg://u:p@h:5432/db"),
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg2://u@h/db", "postgresql+psycopg://u@h/db"),
+    ],
+)
+def test_urls_name_their_driver(url: str, driver_url: str) -> None:
+    assert local_postgres.sqlalchemy_url(url) == driver_url
+    assert local_postgres.dagster_storage_url(url).startswith("postgresql+psycopg2://")
+
+
+def test_non_postgres_url_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="DATABASE_URL must be a PostgreSQL URL.*'sqlite'"):
+        local_postgres.sqlalchemy_url("sqlite:///x.db")
