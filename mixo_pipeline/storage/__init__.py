@@ -1,0 +1,1 @@
+"""The pipeline's PostgreSQL tables and every read and write against them (SQLAlchemy Core)."""

@@ -1,0 +1,94 @@
+"""Writes and reads of ``raw_campaign_pages``: an account's last listing, verbatim."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from mixo_pipeline.ad_platform.models import CampaignPage
+from mixo_pipeline.storage.schema import raw_campaign_pages
+
+
+@dataclass(frozen=True)
+class StoredPage:
+    page: int
+    total: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """An account's current sync cycle: the run that fetched its pages, and those pages."""
+
+    client_id: str
+    cycle_id: str
+    pages: tuple[StoredPage, ...]
+
+    @property
+    def total(self) -> int:
+        """The ``total`` the API reported (the last page's, as the listing guards keep it fixed)."""
+        return self.pages[-1].total if self.pages else 0
+
+
+class NoCycleError(LookupError):
+    """The account has no stored pages: ``raw_campaign_pages`` was never materialized for it."""
+
+
+def replace_raw_pages(
+    engine: sa.Engine, client_id: str, run_id: str, pages: Sequence[CampaignPage]
+) -> None:
+    """Replace the account's stored pages with ``pages`` in one transaction.
+
+    Readers see either the whole previous listing or the whole new one; a failure mid-way
+    (including one raised while the pages were being fetched, before this is called) leaves the
+    previous listing, and with it the previous cycle, in place.
+    """
+    rows = [
+        {
+            "client_id": client_id,
+            "page": page.page,
+            "run_id": run_id,
+            "fetched_at": page.fetched_at,
+            "page_limit": page.limit,
+            "total": page.total,
+            "has_more": page.has_more,
+            "body": page.raw,
+        }
+        for page in pages
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.delete(raw_campaign_pages).where(raw_campaign_pages.c.client_id == client_id)
+        )
+        if rows:
+            conn.execute(insert(raw_campaign_pages), rows)
+
+
+def load_cycle(engine: sa.Engine, client_id: str) -> Cycle:
+    """The account's stored pages and the cycle (run id) they belong to."""
+    query = (
+        sa.select(
+            raw_campaign_pages.c.run_id,
+            raw_campaign_pages.c.page,
+            raw_campaign_pages.c.total,
+            raw_campaign_pages.c.body,
+        )
+        .where(raw_campaign_pages.c.client_id == client_id)
+        .order_by(raw_campaign_pages.c.page)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    if not rows:
+        raise NoCycleError(
+            f"account {client_id!r} has no stored campaign pages; materialize "
+            "raw_campaign_pages for it first"
+        )
+    return Cycle(
+        client_id=client_id,
+        cycle_id=rows[0].run_id,
+        pages=tuple(StoredPage(page=r.page, total=r.total, body=r.body) for r in rows),
+    )

@@ -1,0 +1,67 @@
+"""Writes and reads of ``campaign_sync_records``: the per-cycle checkpoint of sync calls."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from mixo_pipeline.ad_platform.models import SyncResult
+from mixo_pipeline.storage.schema import campaign_sync_records as records
+
+
+def succeeded_ids(engine: sa.Engine, client_id: str, cycle_id: str) -> set[str]:
+    """Campaigns already synced successfully in this cycle (skipped by a re-executed run)."""
+    query = sa.select(records.c.campaign_id).where(
+        records.c.client_id == client_id,
+        records.c.cycle_id == cycle_id,
+        records.c.success.is_(True),
+    )
+    with engine.connect() as conn:
+        return set(conn.scalars(query))
+
+
+def record_result(
+    engine: sa.Engine, client_id: str, cycle_id: str, run_id: str, result: SyncResult
+) -> None:
+    """Write one sync outcome at once, in its own transaction: the checkpoint.
+
+    A success is never overwritten by a later failure for the same cycle (the ``WHERE`` on the
+    conflict update), so the record of work done only grows.
+    """
+    values = {
+        "client_id": client_id,
+        "cycle_id": cycle_id,
+        "campaign_id": result.campaign_id,
+        "success": result.success,
+        "synced_at": result.synced_at,
+        "attempts": result.attempts,
+        "error": result.error,
+        "run_id": run_id,
+        "recorded_at": datetime.now(UTC),
+    }
+    statement = insert(records).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[records.c.client_id, records.c.cycle_id, records.c.campaign_id],
+        set_={
+            name: statement.excluded[name]
+            for name in ("success", "synced_at", "attempts", "error", "run_id", "recorded_at")
+        },
+        where=records.c.success.is_(False),
+    )
+    with engine.begin() as conn:
+        conn.execute(statement)
+
+
+def successful_syncs(engine: sa.Engine, client_id: str, cycle_id: str) -> dict[str, datetime]:
+    """``campaign_id -> synced_at`` for every successful sync of the cycle."""
+    # An API that omits synced_at on success still synced: fall back to when we recorded it.
+    synced_at = sa.func.coalesce(records.c.synced_at, records.c.recorded_at).label("synced_at")
+    query = sa.select(records.c.campaign_id, synced_at).where(
+        records.c.client_id == client_id,
+        records.c.cycle_id == cycle_id,
+        records.c.success.is_(True),
+    )
+    with engine.connect() as conn:
+        return {row.campaign_id: row.synced_at for row in conn.execute(query)}

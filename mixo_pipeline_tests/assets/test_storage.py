@@ -1,0 +1,118 @@
+"""The storage layer against a real PostgreSQL: atomic page replacement, checkpoints, merge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from mixo_pipeline.ad_platform.models import SyncResult
+from mixo_pipeline.storage import quality
+from mixo_pipeline.storage.campaigns import merge_campaigns
+from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle, replace_raw_pages
+from mixo_pipeline.storage.schema import campaigns, create_schema
+from mixo_pipeline.storage.sync_records import record_result, succeeded_ids, successful_syncs
+from mixo_pipeline.sync.rows import campaigns_frame
+
+from .conftest import make_pages, raw_campaign
+
+SYNCED_AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def _merge(pg: sa.Engine, client_id: str, cycle: str, ns: range) -> object:
+    replace_raw_pages(pg, client_id, cycle, make_pages([raw_campaign(n) for n in ns]))
+    frame = campaigns_frame(load_cycle(pg, client_id).pages)
+    frame["synced_at"] = SYNCED_AT
+    return merge_campaigns(pg, client_id, cycle, frame, frame["id"])
+
+
+def test_schema_creation_is_idempotent(pg: sa.Engine) -> None:
+    create_schema(pg)
+    create_schema(pg)
+    assert {"raw_campaign_pages", "campaign_sync_records", "campaigns"} <= set(
+        sa.inspect(pg).get_table_names()
+    )
+
+
+def test_pages_replace_the_previous_listing_and_define_the_cycle(pg: sa.Engine) -> None:
+    with pytest.raises(NoCycleError, match="acme"):
+        load_cycle(pg, "acme")
+    replace_raw_pages(pg, "acme", "run-1", make_pages([raw_campaign(n) for n in range(1, 26)]))
+    replace_raw_pages(pg, "other", "run-x", make_pages([raw_campaign(1)]))
+    replace_raw_pages(pg, "acme", "run-2", make_pages([raw_campaign(n) for n in range(1, 12)]))
+    cycle = load_cycle(pg, "acme")
+    assert cycle.cycle_id == "run-2"
+    assert [p.page for p in cycle.pages] == [1, 2]
+    assert cycle.total == 11
+    assert load_cycle(pg, "other").cycle_id == "run-x"
+
+
+def test_a_success_is_never_downgraded_by_a_later_failure(pg: sa.Engine) -> None:
+    record_result(pg, "acme", "c1", "r1", SyncResult("campaign_1", False, 3, error="503"))
+    assert succeeded_ids(pg, "acme", "c1") == set()
+    record_result(pg, "acme", "c1", "r1", SyncResult("campaign_1", True, 1, SYNCED_AT))
+    record_result(pg, "acme", "c1", "r2", SyncResult("campaign_1", False, 5, error="timeout"))
+    record_result(pg, "acme", "c2", "r3", SyncResult("campaign_2", True, 1, SYNCED_AT))
+    assert succeeded_ids(pg, "acme", "c1") == {"campaign_1"}
+    assert successful_syncs(pg, "acme", "c1") == {"campaign_1": SYNCED_AT}
+
+
+def test_merge_inserts_updates_and_soft_deletes(pg: sa.Engine) -> None:
+    first = _merge(pg, "acme", "c1", range(1, 11))
+    assert (first.inserted, first.updated, first.removed, first.live_rows) == (10, 0, 0, 10)
+    second = _merge(pg, "acme", "c2", range(3, 13))
+    assert (second.inserted, second.updated, second.removed, second.live_rows) == (2, 8, 2, 10)
+    with pg.connect() as conn:
+        removed = conn.execute(
+            sa.select(campaigns.c.id).where(campaigns.c.removed_at.is_not(None))
+        ).scalars()
+        assert sorted(removed) == ["campaign_1", "campaign_2"]
+        total = conn.scalar(sa.select(sa.func.count()).select_from(campaigns))
+    assert total == 12
+    back = _merge(pg, "acme", "c3", range(1, 13))
+    assert (back.inserted, back.updated, back.removed, back.live_rows) == (0, 12, 0, 12)
+
+
+def test_merge_failure_leaves_previous_contents(pg: sa.Engine) -> None:
+    _merge(pg, "acme", "c1", range(1, 4))
+    with pg.connect() as conn:
+        before = conn.execute(sa.select(campaigns).order_by(campaigns.c.id)).all()
+    rows = pd.DataFrame(
+        [{**raw_campaign(1, budget=10**20, created_at=SYNCED_AT), "synced_at": SYNCED_AT}]
+    )
+    with pytest.raises(sa.exc.DataError):
+        merge_campaigns(pg, "acme", "c2", rows, ["campaign_1"])
+    with pg.connect() as conn:
+        assert conn.execute(sa.select(campaigns).order_by(campaigns.c.id)).all() == before
+
+
+def test_quality_queries_find_real_problems(pg: sa.Engine) -> None:
+    _merge(pg, "acme", "c1", range(1, 6))
+    done = quality.completeness(pg, "acme")
+    assert (done.passed, done.synced, done.total, done.missing) == (True, 5, 5, [])
+    assert quality.uniqueness(pg, "acme").passed
+    assert quality.invalid_rows(pg, "acme").empty
+
+    with pg.begin() as conn:
+        conn.execute(
+            sa.update(campaigns)
+            .where(campaigns.c.id == "campaign_2")
+            .values(clicks=10**6, status="bogus", budget=0)
+        )
+        conn.execute(
+            sa.update(campaigns).where(campaigns.c.id == "campaign_4").values(cycle_id="old")
+        )
+    bad = quality.invalid_rows(pg, "acme")
+    assert bad.to_dict("records") == [
+        {"id": "campaign_2", "problem": "budget not positive"},
+        {"id": "campaign_2", "problem": "clicks > impressions"},
+        {"id": "campaign_2", "problem": "unknown status"},
+    ]
+    done = quality.completeness(pg, "acme")
+    assert (done.passed, done.synced, done.missing) == (False, 4, ["campaign_4"])
+
+    pages = make_pages([raw_campaign(n) for n in (1, 2, 3, 2)], limit=2)
+    replace_raw_pages(pg, "acme", "c1", pages)
+    assert quality.uniqueness(pg, "acme").raw_duplicates == ["campaign_2"]
