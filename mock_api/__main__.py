@@ -1,0 +1,36 @@
+"""``python -m mock_api``: serve the mock and print where, for scripts and ``MockProcess``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from mock_api.cli import parse_config
+from mock_api.server import STARTUP_LINE_PREFIX, bind_socket, build_server, url_of
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    server, _state = build_server(config)
+    try:
+        # Load accounts etc. happened in build_server; only now claim the port.
+        sock = bind_socket(config.host, config.port)
+    except OSError as exc:
+        print(
+            f"mock_api: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    print(STARTUP_LINE_PREFIX + url_of(sock, config.host), flush=True)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
