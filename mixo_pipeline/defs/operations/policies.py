@@ -6,15 +6,10 @@ live in one place: the assets import :data:`API_POOL`, :func:`accounts_backfill_
 is an environment variable read when the code location loads (a deployment changes it by
 restarting the code server, as with any definition change).
 
-=============================  ===========  ==========================================================
-variable                       default      meaning
-=============================  ===========  ==========================================================
-``MIXO_SYNC_CRON``             ``0 * * * *``  cron of ``campaign_sync_schedule`` (UTC)
-``MIXO_FRESHNESS_INTERVALS``   ``2``        ``campaigns`` fails freshness after this many schedule
-                                            intervals without a materialization (warns half an
-                                            interval past the first)
-``MIXO_ACCOUNTS_PER_RUN``      ``50``       most accounts one run syncs (threads inside the run)
-=============================  ===========  ==========================================================
+- ``MIXO_SYNC_CRON`` (default ``0 * * * *``): cron of ``campaign_sync_schedule``, in UTC.
+- ``MIXO_FRESHNESS_INTERVALS`` (default ``2``): ``campaigns`` fails freshness after this many
+  schedule intervals without a materialization, and warns half an interval past the first.
+- ``MIXO_ACCOUNTS_PER_RUN`` (default ``50``): the most accounts one run syncs (threads inside it).
 """
 
 from __future__ import annotations
