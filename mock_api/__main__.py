@@ -12,9 +12,12 @@ from mock_api.server import STARTUP_LINE_PREFIX, bind_socket, build_server, url_
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    server, _state = build_server(config)
     try:
-        # Load accounts etc. happened in build_server; only now claim the port.
+        server, _state = build_server(config)
+    except ValueError as exc:  # e.g. an unreadable or malformed accounts file
+        print(f"mock_api: {exc}", file=sys.stderr)
+        return 2
+    try:
         sock = bind_socket(config.host, config.port)
     except OSError as exc:
         print(
