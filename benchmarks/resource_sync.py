@@ -1,0 +1,78 @@
+"""How close the client runs to the fastest schedule the platform's rate limit allows.
+
+Starts the mock in a subprocess with the documented constraints (10 requests per 60 s, 2 s syncs,
+20% 503s, 10% hangs, one-hour tokens) compressed by ``--time-scale``, lists and syncs every
+campaign through :class:`AdPlatformClient` with its default settings (only ``time_scale``
+matched to the mock), and prints:
+
+- wall: seconds from creating the client to the last sync result;
+- floor: the rate-limit floor for the requests the mock admitted,
+  ``floor((admitted - 1) / N) * window + sync latency``: no client can finish sooner;
+- efficiency: floor / wall (1.0 would be perfect pacing);
+- 429s served and the mock's largest count admitted in one window (must not exceed N);
+- the client's retries and every campaign's outcome.
+
+Usage: ``.venv/bin/python benchmarks/resource_sync.py --time-scale 0.1`` (about 1.5 minutes);
+``--time-scale 1`` takes about 14 minutes. Not a test: it prints figures, nothing asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from mixo_pipeline.ad_platform import Account, AdPlatformClient, ClientSettings
+from mock_api import MockProcess
+from mock_api.accounts import DEFAULT_CLIENT_ID, DEFAULT_EMAIL, DEFAULT_PASSWORD
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--time-scale", type=float, default=0.1, help="the mock's and client's")
+    parser.add_argument("--seed", default="random", help="mock failure seed (default: random)")
+    parser.add_argument("--verbose", action="store_true", help="log every retry")
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(asctime)s %(threadName)s %(message)s",
+    )
+
+    mock_args = ["--time-scale", str(args.time_scale), "--seed", str(args.seed)]
+    with MockProcess(mock_args) as mock:
+        settings = ClientSettings(time_scale=args.time_scale)
+        account = Account(DEFAULT_CLIENT_ID, mock.url, DEFAULT_EMAIL, DEFAULT_PASSWORD)
+        started = time.monotonic()
+        with AdPlatformClient(settings, account) as client:
+            ids = (c.id for page in client.iter_campaign_pages() for c in page.campaigns)
+            results = list(client.sync_campaigns(ids))
+            wall = time.monotonic() - started
+            client_stats = client.stats.as_metadata()
+        server = mock.stats()
+
+    config = server["config"]
+    mine = server["clients"][DEFAULT_CLIENT_ID]
+    limit, window = config["rate_limit"], config["rate_window_s"]
+    admitted = mine["admitted"]
+    floor = (admitted - 1) // limit * window + config["sync_latency_s"]
+    failed = [r for r in results if not r.success]
+    print(f"time scale          {args.time_scale}")
+    synced = len(results) - len(failed)
+    print(f"campaigns synced    {synced} of {len(results)} (failed: {len(failed)})")
+    print(f"wall                {wall:.2f} s")
+    print(f"floor               {floor:.2f} s  (admitted {admitted}, N {limit}, window {window} s)")
+    print(f"efficiency          {floor / wall:.4f}")
+    print(f"429s served         {mine['refused_429']}")
+    print(f"max in one window   {mine['max_admitted_in_window']}")
+    print(f"admitted requests   {admitted}  (503s {mine['errors_503']}, hangs {mine['hangs']})")
+    print(f"retries             {client_stats['retries']}")
+    print(
+        f"client waits        limiter {client_stats['limiter_wait_s']:.1f} s, "
+        f"backoff {client_stats['backoff_wait_s']:.1f} s (summed over threads)"
+    )
+    for result in failed:
+        print(f"  failed {result.campaign_id}: {result.error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Dagster resources: thin, serializable configuration in front of plain client classes."""
