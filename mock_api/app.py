@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hmac
 import json
 import logging
 import time
@@ -77,9 +78,10 @@ class MockApi:
             return None
         email, sep, password = decoded.partition(":")
         account = self.state.by_email.get(email)
-        if not sep or account is None or account.password != password:
+        if not sep or account is None:
             return None
-        return account
+        same = hmac.compare_digest(account.password.encode(), password.encode())
+        return account if same else None
 
     @staticmethod
     def _bearer(request: Request) -> str | None:

@@ -75,6 +75,10 @@ def build_server(config: MockConfig) -> tuple[_UvicornServer, MockState]:
     return _UvicornServer(uv_config, state), state
 
 
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""The mock is local: an ``http_proxy`` in the environment must not reroute admin calls."""
+
+
 class _AdminClient:
     """The ``/__admin`` endpoints as methods (stdlib only: the mock needs no HTTP client lib)."""
 
@@ -85,7 +89,7 @@ class _AdminClient:
         request = urllib.request.Request(
             self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with _DIRECT.open(request, timeout=10) as response:
             return json.loads(response.read())
 
     def stats(self) -> dict[str, Any]:

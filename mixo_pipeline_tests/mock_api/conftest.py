@@ -27,7 +27,7 @@ class Api:
     """A thin httpx wrapper that knows the mock's endpoints and can log in."""
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
-        self.http = httpx.Client(base_url=url, timeout=timeout)
+        self.http = httpx.Client(base_url=url, timeout=timeout, trust_env=False)
         self.token: str | None = None
 
     def login(self, email: str = DEFAULT_EMAIL, password: str = DEFAULT_PASSWORD) -> str:

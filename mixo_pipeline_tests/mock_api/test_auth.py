@@ -47,6 +47,7 @@ def _basic(raw: bytes) -> dict[str, str]:
         _basic(b"no-colon-here"),
         _basic(b"\xff\xfe:\xff"),
         _basic(DEFAULT_EMAIL.encode() + b":wrong-password"),
+        _basic(DEFAULT_EMAIL.encode() + ":pässwörd".encode()),
         _basic(b"nobody@mixoads.com:" + DEFAULT_PASSWORD.encode()),
     ],
     ids=[
@@ -57,6 +58,7 @@ def _basic(raw: bytes) -> dict[str, str]:
         "no-colon",
         "not-utf8",
         "wrong-password",
+        "non-ascii-password",
         "unknown-email",
     ],
 )
