@@ -38,7 +38,7 @@ from mixo_pipeline.defs.operations.policies import (
     accounts_per_run,
 )
 from mixo_pipeline.defs.operations.sync_targets import (
-    SYNC_SELECTION,
+    SYNC_JOB_NAME,
     AccountHealth,
     account_health,
     batch_partitions,
@@ -116,7 +116,7 @@ def base_urls_by_account(keys: Sequence[str], ad_platform: AdPlatformResource) -
     name="outage_recovery_sensor",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    target=SYNC_SELECTION,
+    job_name=SYNC_JOB_NAME,
     description="Once the ad platform answers /health again, re-syncs exactly the accounts whose "
     "latest sync failed or that never synced (capped, with backoff for repeated failures).",
 )

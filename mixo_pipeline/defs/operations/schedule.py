@@ -24,7 +24,7 @@ from mixo_pipeline.defs.operations.policies import (
     sync_cron,
 )
 from mixo_pipeline.defs.operations.sync_targets import (
-    SYNC_SELECTION,
+    SYNC_JOB_NAME,
     AccountHealth,
     account_health,
     batch_partitions,
@@ -38,7 +38,7 @@ SCHEDULED_FOR_TAG = "mixo/scheduled_for"
     name="campaign_sync_schedule",
     cron_schedule=sync_cron(),
     execution_timezone=SYNC_TIMEZONE,
-    target=SYNC_SELECTION,
+    job_name=SYNC_JOB_NAME,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Syncs every ad account's campaigns (MIXO_SYNC_CRON, default hourly), "
     "MIXO_ACCOUNTS_PER_RUN accounts per run.",

@@ -21,8 +21,8 @@ SYNC_RECORDS_KEY = dg.AssetKey("campaign_sync_records")
 CAMPAIGNS_KEY = dg.AssetKey("campaigns")
 SYNC_ASSET_KEYS: tuple[dg.AssetKey, ...] = (RAW_PAGES_KEY, SYNC_RECORDS_KEY, CAMPAIGNS_KEY)
 
-SYNC_SELECTION = dg.AssetSelection.assets(*SYNC_ASSET_KEYS)
-"""The three assets and (implicitly) their checks: one account's complete sync."""
+SYNC_JOB_NAME = "campaign_sync_job"
+"""The job syncing accounts: the three assets and their checks, in one process per run."""
 
 # Dagster's run tags for a run over a range of partitions (what a single-run backfill launches).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
