@@ -129,12 +129,12 @@ def test_sync_answers_after_the_scaled_latency(start_mock, api_for):
     assert body["success"] is True and body["campaign_id"] == "campaign_7"
     assert body["message"] == "Campaign data synced successfully"
     assert ISO_MS.match(body["synced_at"])
-    assert 0.1 <= elapsed < 0.6
+    assert 0.1 <= elapsed < 1.0
     assert server.stats()["clients"]["default"]["syncs_completed"] == 1
 
 
 def test_slow_syncs_run_concurrently(start_mock, api_for):
-    server = start_mock(sync_latency=20)  # 0.2 s each
+    server = start_mock(sync_latency=40)  # 0.4 s each
     api = api_for(server)
     api.login()
     codes: list[int] = []
@@ -148,7 +148,7 @@ def test_slow_syncs_run_concurrently(start_mock, api_for):
     for thread in threads:
         thread.join()
     assert codes == [200] * 5
-    assert time.monotonic() - started < 0.8  # five in a row would take 1 s
+    assert time.monotonic() - started < 1.5  # five in a row would take 2 s
     assert server.stats()["totals"]["syncs_completed"] == 5
 
 

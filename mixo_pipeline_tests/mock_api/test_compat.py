@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
+
 ORIGINAL = {"compat": "original"}
 
 
@@ -50,21 +52,29 @@ def test_never_hangs(start_mock, api_for):
     assert server.stats()["totals"]["hangs"] == 0
 
 
+def _issue(api) -> float:
+    body = api.http.post("/auth/token", auth=(DEFAULT_EMAIL, DEFAULT_PASSWORD)).json()
+    return body["issued_at"]
+
+
+def _sleep_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.time()))
+
+
 def test_any_bearer_accepted_while_the_last_token_is_fresh(start_mock, api_for):
-    api = api_for(start_mock(token_ttl=20, **ORIGINAL))  # 0.2 s
+    api = api_for(start_mock(token_ttl=30, **ORIGINAL))  # 0.3 s
     assert api.list(token="anything").status_code == 401  # no token issued yet
-    api.login()
+    first = _issue(api)
     assert api.list(token="anything").status_code == 200
-    time.sleep(0.12)
-    api.login()  # restarts the clock for every bearer string
-    time.sleep(0.12)
-    assert api.list(token="something-else").status_code == 200  # 0.24 s after the first token
-    time.sleep(0.1)
+    _sleep_until(first + 0.15)
+    second = _issue(api)  # restarts the clock for every bearer string
+    _sleep_until(first + 0.31)
+    assert api.list(token="something-else").status_code == 200  # the first token's life is over
+    _sleep_until(second + 0.31)
     expired = api.list(token="something-else")
     assert expired.status_code == 401
     assert expired.json()["error"] == "Token expired"
-    missing = api.http.get("/api/campaigns")
-    assert missing.status_code == 401
+    assert api.http.get("/api/campaigns").status_code == 401  # a bearer is still required
 
 
 def test_pagination_quirks(start_mock, api_for):

@@ -20,8 +20,8 @@ def _all_calls(api) -> list[int]:
 
 
 def test_scheduled_outage_answers_503_on_every_call_then_recovers(start_mock, api_for):
-    # 40 s to 60 s after start at scale 0.01 = 0.4 s to 0.6 s.
-    server = start_mock(outages=(Outage(40, 60),), rate_limit=100)
+    # 40 s to 80 s after start at scale 0.01 = 0.4 s to 0.8 s.
+    server = start_mock(outages=(Outage(40, 80),), rate_limit=100)
     started = server.state.started_mono
     api = api_for(server)
     api.login()
@@ -30,7 +30,7 @@ def test_scheduled_outage_answers_503_on_every_call_then_recovers(start_mock, ap
     assert _all_calls(api) == [503, 503, 503, 503]
     body = api.list().json()
     assert body["error"] == "Service temporarily unavailable"
-    time.sleep(max(0.0, started + 0.61 - time.monotonic()))
+    time.sleep(max(0.0, started + 0.81 - time.monotonic()))
     assert _all_calls(api) == [200, 200, 200, 200]
     endpoints = server.stats()["clients"]["default"]["endpoints"]
     assert {e: endpoints[e]["errors_503"] for e in ("auth", "list", "sync")} == {
@@ -41,7 +41,7 @@ def test_scheduled_outage_answers_503_on_every_call_then_recovers(start_mock, ap
 
 
 def test_scheduled_hang_outage_never_answers(start_mock, api_for):
-    server = start_mock(outages=(Outage(0, 30, "hang"),))  # the first 0.3 s
+    server = start_mock(outages=(Outage(0, 50, "hang"),))  # the first 0.5 s
     api = api_for(server, timeout=0.1)
     for call in (lambda: api.http.get("/health"), api.login):
         try:
@@ -49,7 +49,7 @@ def test_scheduled_hang_outage_never_answers(start_mock, api_for):
             raise AssertionError("answered during a hang outage")
         except httpx.ReadTimeout:
             pass
-    time.sleep(max(0.0, server.state.started_mono + 0.31 - time.monotonic()))
+    time.sleep(max(0.0, server.state.started_mono + 0.51 - time.monotonic()))
     assert api.http.get("/health").status_code == 200
     assert server.stats()["clients"]["default"]["endpoints"]["auth"]["hangs"] == 1
 

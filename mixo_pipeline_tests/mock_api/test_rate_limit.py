@@ -45,17 +45,23 @@ def test_strict_mode_records_refused_requests(start_mock, api_for):
     api.login()
     assert api.list().status_code == 200
     time.sleep(0.2)
+    second_sent = time.monotonic()
     assert api.list().status_code == 200
+    second_answered = time.monotonic()
     time.sleep(0.2)
-    # The log holds t0 and t0+0.2; the refusal at t0+0.4 is recorded too, so a slot frees only
-    # when both admissions are out (t0+0.8), not when t0 leaves (t0+0.6).
+    # The refusal is recorded, so a slot frees only when the second admission leaves the window
+    # (about 0.4 s from now), not when the first one does (about 0.2 s from now).
+    refused_sent = time.monotonic()
     refused = api.list()
+    refused_answered = time.monotonic()
     assert refused.status_code == 429
-    assert 0.35 <= float(refused.headers["Retry-After"]) <= 0.401
-    # A second refusal right away needs three entries to leave: t0+0.4 + 0.6.
+    retry_after = float(refused.headers["Retry-After"])
+    assert second_sent + WINDOW_S - refused_answered <= retry_after
+    assert retry_after <= second_answered + WINDOW_S - refused_sent + 0.001
+    # A second refusal right away needs three entries to leave: the first refusal's plus a window.
     again = api.list()
     assert again.status_code == 429
-    assert 0.55 <= float(again.headers["Retry-After"]) <= 0.6
+    assert refused_sent + WINDOW_S - time.monotonic() <= float(again.headers["Retry-After"])
 
 
 def test_each_x_client_id_has_its_own_window(start_mock, api_for):
