@@ -75,7 +75,7 @@ class CampaignCatalog:
         if n is None:
             return False
         # The original invents ids past its 100 for large pages, so it syncs any of them.
-        return self._strict is False or n <= self._count
+        return not self._strict or n <= self._count
 
     def page(self, page: int, limit: int, now: datetime) -> Page:
         start = (page - 1) * limit

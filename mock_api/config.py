@@ -82,9 +82,13 @@ class MockConfig:
             problems.append("max_page_size must be >= 1")
         if self.rate_limit < 1:
             problems.append("rate_limit must be >= 1")
-        for name in ("sync_latency", "token_ttl", "rate_window", "time_scale"):
-            if getattr(self, name) < 0 or (name != "sync_latency" and getattr(self, name) == 0):
-                problems.append(f"{name} must be positive")
+        if self.sync_latency < 0:
+            problems.append("sync_latency must be >= 0")
+        problems += [
+            f"{name} must be positive"
+            for name in ("token_ttl", "rate_window", "time_scale")
+            if getattr(self, name) <= 0
+        ]
         for name in ("error_rate", "hang_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be between 0 and 1")

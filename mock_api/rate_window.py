@@ -31,10 +31,6 @@ class SlidingLog:
         while self._log and self._log[0] <= now - self._window_s:
             self._log.popleft()
 
-    def count(self, now: float) -> int:
-        self._prune(now)
-        return len(self._log)
-
     def try_admit(self, now: float, *, record_refused: bool) -> Decision:
         self._prune(now)
         if len(self._log) < self._limit:

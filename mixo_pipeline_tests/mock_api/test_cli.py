@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -123,8 +124,10 @@ def test_mock_process_runs_the_cli_and_stops_cleanly(tmp_path):
             ).json()
         assert [c["id"] for c in listing["data"]] == ["campaign_1", "campaign_2", "campaign_3"]
         assert process.stats()["clients"]["acme"]["admitted"] == 1
-        popen = process._process
-    assert popen is not None and popen.poll() is not None
+        pid = process.pid
+    assert pid is not None and process.pid is None
+    with pytest.raises(ProcessLookupError):  # exited and reaped: nothing left behind
+        os.kill(pid, 0)
 
 
 def test_mock_process_reports_a_failed_start():
