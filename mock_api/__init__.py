@@ -1,7 +1,7 @@
 """A runnable imitation of the ad platform, strict by default, with the original's quirks on demand.
 
-See ``python -m mock_api --help`` for the knobs and ``/work/shared/spec/ad-platform-api.md``
-for the contract it imitates.
+See ``python -m mock_api --help`` for the knobs, and the ad platform API contract
+(``shared/spec/ad-platform-api.md``) for what it imitates.
 """
 
 from mock_api.app import create_app

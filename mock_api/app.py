@@ -359,7 +359,7 @@ def create_app(config: MockConfig | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state.bind_loop()
+        state.on_startup()
         yield
         state.release_waiters()
 

@@ -34,7 +34,6 @@ class MockState:
         )
         self.faults = FaultInjector(config)
         self.started_mono = time.monotonic()
-        self.started_wall = time.time()
         self.outages = Outages(config, self.started_mono)
         self.stats = Stats(config.rate_window_s)
         self.catalogs = {
@@ -55,8 +54,13 @@ class MockState:
                 self._released.set()
         return self._released
 
-    def bind_loop(self) -> None:
-        """Attach to the running loop early (at startup) so ``release_waiters`` can reach it."""
+    def on_startup(self) -> None:
+        """Start the clock (uptime, scheduled outages) when serving begins, not when built.
+
+        Also attaches to the running loop early, so ``release_waiters`` can reach it.
+        """
+        self.started_mono = time.monotonic()
+        self.outages = Outages(self.config, self.started_mono)
         self._event()
 
     def release_waiters(self) -> None:
