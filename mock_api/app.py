@@ -1,4 +1,4 @@
-"""The HTTP surface of the mock: the platform's endpoints plus the ``/__admin`` ones.
+"""The platform's endpoints, and ``create_app`` assembling them with the admin ones.
 
 Every rate-limited call passes the same gate, in the order the platform uses: outage, then
 authentication (a 401 never counts against the window), then the rate limit, then the injected
@@ -12,11 +12,9 @@ import binascii
 import contextlib
 import hmac
 import json
-import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,40 +22,27 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_api.accounts import DEFAULT_CLIENT_ID, MockAccount
+from mock_api.admin import admin_routes
 from mock_api.campaigns import iso_ms
-from mock_api.config import OUTAGE_MODES, MockConfig
+from mock_api.config import MockConfig
 from mock_api.faults import Fate
+from mock_api.request_log import SCOPE_CLIENT_KEY, RequestLogMiddleware
+from mock_api.responses import (
+    Denied,
+    answer_denied,
+    bad_credentials,
+    bad_request,
+    error_response,
+    unavailable,
+)
 from mock_api.state import MockState
 from mock_api.tokens import TokenVerdict
-
-logger = logging.getLogger("mock_api")
 
 CLIENT_HEADER = "x-client-id"
 COMPAT_LIMIT_CEILING = 1000
 """The original accepts any limit; the mock refuses absurd ones so it cannot be knocked over."""
-_SCOPE_CLIENT = "mock_api.client_id"
-
-
-def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
-
-
-def _unavailable() -> JSONResponse:
-    return _error(503, "Service temporarily unavailable", "Please retry with backoff")
-
-
-def _bad_credentials() -> JSONResponse:
-    return _error(401, "Invalid credentials", "Email or password is incorrect")
-
-
-class _Denied(Exception):
-    """Raised inside a handler to answer with ``response`` at once."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
 
 
 class MockApi:
@@ -99,7 +84,7 @@ class MockApi:
             client = account.client_id
         else:
             client = DEFAULT_CLIENT_ID
-        request.scope[_SCOPE_CLIENT] = client
+        request.scope[SCOPE_CLIENT_KEY] = client
         return client
 
     def _attributed_client(self, request: Request) -> str:
@@ -120,7 +105,7 @@ class MockApi:
             await self.state.hang(request.receive)
         elif endpoint:
             self.state.stats.count(client, endpoint, "errors_503")
-        raise _Denied(_unavailable())
+        raise Denied(unavailable())
 
     def _authenticate(self, request: Request, endpoint: str) -> tuple[MockAccount, str]:
         check = self.state.tokens.check(self._bearer(request), time.time())
@@ -131,12 +116,12 @@ class MockApi:
         self.state.stats.count(client, endpoint, "unauthorized_401")
         if check.verdict is TokenVerdict.EXPIRED and check.token is not None:
             expired_at = iso_ms(datetime.fromtimestamp(check.token.expires_at, UTC))
-            raise _Denied(
-                _error(401, "Token expired", "Request a new token", expired_at=expired_at)
+            raise Denied(
+                error_response(401, "Token expired", "Request a new token", expired_at=expired_at)
             )
         if check.verdict is TokenVerdict.MISSING:
-            raise _Denied(_error(401, "Unauthorized", "Missing bearer token"))
-        raise _Denied(_error(401, "Invalid token", "The bearer token is not recognised"))
+            raise Denied(error_response(401, "Unauthorized", "Missing bearer token"))
+        raise Denied(error_response(401, "Invalid token", "The bearer token is not recognised"))
 
     def _rate_limit(self, client: str, endpoint: str) -> None:
         decision = self.state.limiter.try_admit(client, time.monotonic())
@@ -150,24 +135,24 @@ class MockApi:
         else:  # the original always says "a window" and only in the body
             retry_after = self.config.seconds(self.config.rate_window_s)
             headers = {}
-        response = _error(
+        response = error_response(
             429,
             "Rate limit exceeded",
             f"Too many requests, limit is {self.config.rate_limit} per window",
             retry_after=retry_after,
         )
         response.headers.update(headers)
-        raise _Denied(response)
+        raise Denied(response)
 
     async def _inject_fate(self, request: Request, client: str, endpoint: str) -> None:
         fate = self.state.faults.fate(client, endpoint)
         if fate is Fate.ERROR:
             self.state.stats.count(client, endpoint, "errors_503")
-            raise _Denied(_unavailable())
+            raise Denied(unavailable())
         if fate is Fate.HANG:
             self.state.stats.count(client, endpoint, "hangs")
             await self.state.hang(request.receive)
-            raise _Denied(_unavailable())
+            raise Denied(unavailable())
 
     async def _gate(self, request: Request, endpoint: str) -> tuple[MockAccount, str]:
         await self._outage(request, endpoint)
@@ -183,7 +168,7 @@ class MockApi:
         client = self._client_id(request, account)
         if account is None:
             self.state.stats.count(client, "auth", "unauthorized_401")
-            return _bad_credentials()
+            return bad_credentials()
         now = time.time()
         value, token = self.state.tokens.issue(account, now)
         self.state.stats.admitted(client, "auth", now, time.monotonic())
@@ -203,7 +188,7 @@ class MockApi:
         limit = _positive_int(request, "limit", 10)
         ceiling = self.config.max_page_size if self.config.strict else COMPAT_LIMIT_CEILING
         if limit > ceiling:
-            raise _Denied(_error(400, "Bad request", f"limit must be at most {ceiling}"))
+            raise Denied(bad_request(f"limit must be at most {ceiling}"))
         catalog = self.state.catalogs[account.client_id]
         return JSONResponse(catalog.page(page, limit, datetime.now(UTC)).as_json())
 
@@ -213,9 +198,9 @@ class MockApi:
         if self.config.strict:
             await self._check_sync_body(request, campaign_id)
         if not self.state.catalogs[account.client_id].exists(campaign_id):
-            raise _Denied(_error(404, "Not found", f"Campaign {campaign_id} not found"))
+            raise Denied(error_response(404, "Not found", f"Campaign {campaign_id} not found"))
         if not await self.state.sleep(self.config.sync_latency_s):
-            return _unavailable()
+            return unavailable()
         self.state.stats.sync_completed(client)
         return JSONResponse(
             {
@@ -234,11 +219,11 @@ class MockApi:
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _Denied(_error(400, "Bad request", "Body must be JSON")) from None
+            raise Denied(bad_request("Body must be JSON")) from None
         if not isinstance(payload, dict):
-            raise _Denied(_error(400, "Bad request", "Body must be a JSON object"))
+            raise Denied(bad_request("Body must be a JSON object"))
         if "campaign_id" in payload and payload["campaign_id"] != campaign_id:
-            raise _Denied(_error(400, "Bad request", "campaign_id in body does not match URL"))
+            raise Denied(bad_request("campaign_id in body does not match URL"))
 
     async def health(self, request: Request) -> Response:
         await self._outage(request, None)
@@ -246,110 +231,20 @@ class MockApi:
         uptime = time.monotonic() - self.state.started_mono
         return JSONResponse({"status": "ok", "timestamp": iso_ms(now), "uptime": round(uptime, 3)})
 
-    # -- admin endpoints --------------------------------------------------------------------
-    async def admin_stats(self, request: Request) -> Response:
-        return JSONResponse(self.state.stats.as_json(self.state.config_json()))
-
-    async def admin_reset_stats(self, request: Request) -> Response:
-        self.state.stats.reset()
-        return JSONResponse({"reset": True})
-
-    async def admin_start_outage(self, request: Request) -> Response:
-        payload = await _json_body(request, default={})
-        mode = payload.get("mode", "error") if isinstance(payload, dict) else None
-        if mode not in OUTAGE_MODES:
-            raise _Denied(
-                _error(400, "Bad request", 'Body must be {"mode": "error"} or {"mode": "hang"}')
-            )
-        self.state.outages.start(mode)
-        return JSONResponse({"outage": mode})
-
-    async def admin_stop_outage(self, request: Request) -> Response:
-        self.state.outages.stop()
-        return JSONResponse({"outage": None})
-
-    async def admin_set_campaigns(self, request: Request) -> Response:
-        client_id = request.path_params["client_id"]
-        catalog = self.state.catalogs.get(client_id)
-        if catalog is None:
-            raise _Denied(_error(404, "Not found", f"No account {client_id}"))
-        items = await _json_body(request, default=None)
-        if not isinstance(items, list):
-            raise _Denied(_error(400, "Bad request", "Body must be a JSON list"))
-        catalog.set_raw(items)
-        return JSONResponse({"client_id": client_id, "campaigns": len(items)})
-
 
 def _positive_int(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
     if not raw.isdigit() or int(raw) < 1:
-        raise _Denied(_error(400, "Bad request", f"{name} must be a positive integer"))
+        raise Denied(bad_request(f"{name} must be a positive integer"))
     return int(raw)
-
-
-async def _json_body(request: Request, default: Any) -> Any:
-    body = await request.body()
-    if not body.strip():
-        return default
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _Denied(_error(400, "Bad request", "Body must be JSON")) from None
-
-
-def _handler(method: Any) -> Any:
-    """Turn a ``_Denied`` raised anywhere in a handler into its response."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await method(request)
-        except _Denied as denied:
-            return denied.response
-
-    return endpoint
-
-
-class RequestLogMiddleware:
-    """One log line per request: method, path, status, client and latency; never credentials."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status: int | None = None
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            path = scope["path"] + (
-                f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
-            )
-            logger.info(
-                "%s %s %s client=%s latency_ms=%.1f",
-                scope["method"],
-                path,
-                status if status is not None else "-",
-                scope.get(_SCOPE_CLIENT, "-"),
-                (time.perf_counter() - started) * 1000,
-            )
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
     message = "Method not allowed" if status == 405 else f"No route {request.url.path}"
-    return _error(status, "Not found" if status == 404 else "Method not allowed", message)
+    return error_response(status, "Not found" if status == 404 else "Method not allowed", message)
 
 
 def create_app(config: MockConfig | None = None) -> Starlette:
@@ -364,19 +259,13 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         state.release_waiters()
 
     routes = [
-        Route("/auth/token", _handler(api.auth_token), methods=["POST"]),
-        Route("/api/campaigns", _handler(api.list_campaigns), methods=["GET"]),
-        Route("/api/campaigns/{campaign_id}/sync", _handler(api.sync_campaign), methods=["POST"]),
-        Route("/health", _handler(api.health), methods=["GET"]),
-        Route("/__admin/stats", _handler(api.admin_stats), methods=["GET"]),
-        Route("/__admin/stats/reset", _handler(api.admin_reset_stats), methods=["POST"]),
-        Route("/__admin/outage", _handler(api.admin_start_outage), methods=["POST"]),
-        Route("/__admin/outage", _handler(api.admin_stop_outage), methods=["DELETE"]),
+        Route("/auth/token", answer_denied(api.auth_token), methods=["POST"]),
+        Route("/api/campaigns", answer_denied(api.list_campaigns), methods=["GET"]),
         Route(
-            "/__admin/accounts/{client_id}/campaigns",
-            _handler(api.admin_set_campaigns),
-            methods=["PUT"],
+            "/api/campaigns/{campaign_id}/sync", answer_denied(api.sync_campaign), methods=["POST"]
         ),
+        Route("/health", answer_denied(api.health), methods=["GET"]),
+        *admin_routes(state),
     ]
     app = Starlette(
         routes=routes,
