@@ -1,0 +1,77 @@
+"""The job end to end: real Dagster instance, embedded PostgreSQL, mock API with failures on.
+
+Time runs 100x faster (``--time-scale 0.01``: a 0.6 s rate window, 20 ms syncs) on both sides.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from mixo_pipeline.storage.schema import campaign_sync_records
+from mock_api import MockConfig
+
+from .conftest import check_results, materialization_metadata, pipeline_on
+
+FAST = 0.01
+CHECKS = {"campaigns_complete", "campaigns_unique", "campaigns_valid"}
+
+
+def test_full_sync_with_failures_then_rerun_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, assets_database_url: str, pg: sa.Engine
+) -> None:
+    # 503s, hangs and a token lifetime (300 s -> 3 s real) shorter than the run.
+    config = MockConfig(time_scale=FAST, seed=7, token_ttl=300)
+    with pipeline_on(config, monkeypatch, assets_database_url, pg) as pipeline:
+        first = pipeline.run()
+        assert first.success
+        checks = check_results(first)
+        assert set(checks) == CHECKS and all(c.passed for c in checks.values())
+        assert checks["campaigns_complete"].description.startswith("100/100 campaigns synced")
+        rows = pipeline.rows()
+        assert len(rows) == 100 and {r.id for r in rows} == {f"campaign_{n}" for n in range(1, 101)}
+        totals = pipeline.mock.stats()["totals"]
+        assert totals["errors_503"] > 0 and totals["hangs"] > 0
+        assert totals["syncs_completed"] == 100
+        sync_meta = materialization_metadata(first, "campaign_sync_records")
+        assert (sync_meta["synced"], sync_meta["failed"], sync_meta["skipped_as_done"]) == (
+            100,
+            0,
+            0,
+        )
+        # Tokens expired mid-run: the client logged in again instead of failing.
+        assert sync_meta["token_refreshes"] >= 2 and sync_meta["retries"] > 0
+        assert 0 < sync_meta["efficiency"] <= 1.5
+
+        second = pipeline.run()
+        assert second.success and all(c.passed for c in check_results(second).values())
+        merged = materialization_metadata(second, "campaigns")
+        assert (merged["rows_inserted"], merged["rows_updated"], merged["rows_removed"]) == (
+            0,
+            100,
+            0,
+        )
+        assert merged["dagster/row_count"] == 100
+        assert len(pipeline.rows()) == 100
+        with pg.connect() as conn:
+            cycles = conn.execute(
+                sa.select(campaign_sync_records.c.cycle_id, sa.func.count()).group_by(
+                    campaign_sync_records.c.cycle_id
+                )
+            ).all()
+        assert sorted(n for _, n in cycles) == [100, 100]
+        assert {cycle for cycle, _ in cycles} == {first.run_id, second.run_id}
+
+
+def test_against_the_original_servers_quirks(
+    monkeypatch: pytest.MonkeyPatch, assets_database_url: str, pg: sa.Engine
+) -> None:
+    config = MockConfig(time_scale=FAST, seed=3, compat="original")
+    with pipeline_on(config, monkeypatch, assets_database_url, pg) as pipeline:
+        result = pipeline.run()
+        assert result.success
+        checks = check_results(result)
+        assert checks["campaigns_complete"].passed and checks["campaigns_unique"].passed
+        assert len(pipeline.rows()) == 100
+        totals = pipeline.mock.stats()["totals"]
+        assert totals["errors_503"] > 0 and totals["refused_429"] == 0
