@@ -59,8 +59,20 @@ KNOBS = (
     _Knob("--token-ttl", "token_ttl", float, "SECONDS", "token lifetime"),
     _Knob("--rate-limit", "rate_limit", int, "N", "requests admitted per client per window"),
     _Knob("--rate-window", "rate_window", float, "SECONDS", "sliding rate-limit window"),
-    _Knob("--error-rate", "error_rate", float, "P", "share of admitted API calls answered 503"),
-    _Knob("--hang-rate", "hang_rate", float, "P", "share of admitted API calls never answered"),
+    _Knob(
+        "--error-rate",
+        "error_rate",
+        float,
+        "P",
+        "share of admitted list/sync calls answered 503 (strict mode)",
+    ),
+    _Knob(
+        "--hang-rate",
+        "hang_rate",
+        float,
+        "P",
+        "share of admitted list/sync calls never answered (strict mode)",
+    ),
     _Knob("--seed", "seed", _seed, "INT", "seed for failures and figures"),
     _Knob(
         "--time-scale",
