@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mixo_pipeline.ad_platform.errors import ResponseValidationError
+from mixo_pipeline.ad_platform.errors import AuthenticationError, ResponseValidationError
 
 # How far the server's issued_at may be from our clock before we stop trusting it.
 CLOCK_SKEW_TOLERANCE_S = 300.0
@@ -81,12 +81,17 @@ def _finite_number(value: Any) -> float | None:
 
 
 class TokenProvider:
-    """Hands out a valid token; concurrent callers that find it stale share one login."""
+    """Hands out a valid token; concurrent callers that find it stale share one login.
+
+    Refused credentials are remembered: an account's password does not change under a client, so
+    every later caller fails at once instead of asking the platform again.
+    """
 
     def __init__(self, login: Callable[[], Token], on_refresh: Callable[[], None]) -> None:
         self._login = login
         self._on_refresh = on_refresh
         self._token = Token()
+        self._refused: AuthenticationError | None = None
         self._lock = threading.Lock()
 
     def get(self) -> str:
@@ -113,6 +118,12 @@ class TokenProvider:
             return self._refresh()
 
     def _refresh(self) -> str:
-        self._token = self._login()
+        if self._refused is not None:
+            raise AuthenticationError(str(self._refused))
+        try:
+            self._token = self._login()
+        except AuthenticationError as exc:
+            self._refused = exc
+            raise
         self._on_refresh()
         return self._token.value

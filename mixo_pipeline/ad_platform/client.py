@@ -249,8 +249,11 @@ class AdPlatformClient:
         replayed_after_401 = False
         rate_limited_since: float | None = None
         while True:
+            # Log in before taking the permit: the permit's timestamp must stay close to the
+            # moment the server counts the request, so nothing slow may come between them.
+            self._tokens.get()
             self.stats.add_wait("limiter_wait_s", self._limiter.acquire())
-            token = self._tokens.get()
+            token = self._tokens.get()  # the same token unless the wait outlived it
             call.sends += 1
             response, status = self._send(
                 call,

@@ -37,7 +37,7 @@ class ClientSettings:
     """Requests the platform admits per client per window."""
     rate_limit_period_s: float = 60.0
     """Length of the platform's sliding window (scaled)."""
-    rate_limit_margin_s: float = 0.05
+    rate_limit_margin_s: float = 0.1
     """Added to the window for network delay and clock jitter (NOT scaled: it is physical)."""
     rate_limit_backend: RateLimitBackend = "memory"
     """Where the budget lives: ``memory`` (one process) or ``postgres`` (shared)."""

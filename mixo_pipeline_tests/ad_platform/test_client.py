@@ -1,0 +1,370 @@
+"""The client against the mock (and a scripted stub where the mock cannot misbehave enough).
+
+Every test runs at time scale 0.01 with a few campaigns, so whole rate windows pass in well
+under a second; the mock's own stats are the judge of what reached the server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from mixo_pipeline.ad_platform import (
+    AuthenticationError,
+    PaginationError,
+    ResponseValidationError,
+    RetriesExhaustedError,
+)
+from mixo_pipeline.ad_platform import client as client_module
+from mixo_pipeline.ad_platform.auth import Token
+from mixo_pipeline_tests.ad_platform.conftest import Reply
+
+from .test_units import raw_campaign, raw_page
+
+
+def all_ids(client: Any) -> list[str]:
+    return [c.id for page in client.iter_campaign_pages() for c in page.campaigns]
+
+
+def server_stats(mock: Any, client_id: str = "default") -> dict[str, Any]:
+    return mock.stats()["clients"][client_id]
+
+
+@pytest.mark.parametrize("compat", ["strict", "original"])
+def test_lists_and_syncs_everything_without_a_429(start_mock, make_client, compat: str) -> None:
+    # 30 per window keeps the original's fixed 100 campaigns to four windows at this scale.
+    mock = start_mock(compat=compat, campaigns=40, rate_limit=30)
+    client = make_client(mock.url, rate_limit_requests=30)
+
+    ids = (c.id for page in client.iter_campaign_pages() for c in page.campaigns)
+    results = list(client.sync_campaigns(ids))
+
+    expected = 40 if compat == "strict" else 100
+    assert sorted(r.campaign_id for r in results) == sorted(
+        f"campaign_{n}" for n in range(1, expected + 1)
+    )
+    assert all(r.success and r.synced_at is not None and r.attempts >= 1 for r in results)
+    seen = server_stats(mock)
+    assert seen["refused_429"] == 0
+    assert seen["max_admitted_in_window"] <= 30
+    assert seen["syncs_completed"] == expected
+    assert seen["unauthorized_401"] == 0
+    meta = client.stats.as_metadata()
+    assert meta["requests.sync.200"] == expected
+    assert meta["requests_by_endpoint.list"] + meta["requests_by_endpoint.sync"] == seen["admitted"]
+    assert meta["retries"] == seen["errors_503"] + seen["hangs"]
+    if compat == "original":
+        assert seen["errors_503"] >= 2  # every 5th admitted list request fails there
+
+
+def test_wrong_password_fails_fast_naming_the_email_only(start_mock, make_client) -> None:
+    from .conftest import default_account
+
+    mock = start_mock()
+    client = make_client(mock.url, account=default_account(mock.url, password="not-it-123"))
+
+    with pytest.raises(AuthenticationError) as excinfo:
+        list(client.sync_campaigns(["campaign_1", "campaign_2"]))
+
+    message = str(excinfo.value)
+    assert "admin@mixoads.com" in message and "not-it-123" not in message
+    assert client.stats.requests("auth") == 1  # no retries on 401 from the login
+    assert server_stats(mock)["endpoints"]["auth"]["unauthorized_401"] >= 1
+    assert server_stats(mock)["admitted"] == 0
+
+
+def test_token_expiring_mid_sync_is_refreshed_before_it_lapses(start_mock, make_client) -> None:
+    # Token lives 0.4 s; the sync spans several windows of 0.6 s.
+    mock = start_mock(token_ttl=40, campaigns=24, error_rate=0, hang_rate=0, rate_limit=10)
+    client = make_client(mock.url)
+
+    results = list(client.sync_campaigns(all_ids(client)))
+
+    assert all(r.success for r in results) and len(results) == 24
+    assert client.stats.count("token_refreshes") >= 3
+    assert server_stats(mock)["unauthorized_401"] == 0  # refreshed proactively, never refused
+
+
+def test_a_401_mid_sync_refreshes_once_and_replays(start_mock, make_client, monkeypatch) -> None:
+    # Make the client trust its token forever, so the server's expiry surfaces as 401s.
+    real = client_module.token_from_response
+
+    def never_stale(*args: Any, **kwargs: Any) -> Token:
+        token = real(*args, **kwargs)
+        return Token(token.value, refresh_at=float("inf"), expires_at=float("inf"))
+
+    monkeypatch.setattr(client_module, "token_from_response", never_stale)
+    # The token lives 1 s, longer than a replay can wait for a permit (one 0.6 s window).
+    mock = start_mock(token_ttl=100, campaigns=30, error_rate=0, hang_rate=0)
+    client = make_client(mock.url)
+
+    results = list(client.sync_campaigns(all_ids(client)))
+
+    assert all(r.success for r in results) and len(results) == 30
+    refused = server_stats(mock)["unauthorized_401"]
+    assert refused >= 1
+    assert client.stats.requests(status=401) == refused
+    assert client.stats.count("token_refreshes") >= 2
+
+
+def test_a_second_401_after_a_fresh_login_is_an_error(start_mock, make_client, monkeypatch) -> None:
+    monkeypatch.setattr(
+        client_module, "token_from_response", lambda *a, **k: Token("forged", 1e18, 1e18)
+    )
+    mock = start_mock()
+    client = make_client(mock.url)
+
+    with pytest.raises(AuthenticationError, match=r"admin@mixoads.com.*HTTP 401 twice"):
+        list(client.sync_campaigns(["campaign_1"]))
+    assert client.stats.requests("auth") == 2  # the first login and exactly one refresh
+
+
+def test_429_with_retry_after_only_in_the_body(start_mock, make_client, monkeypatch) -> None:
+    # The original's 429: no header, {"retry_after": <window>} in the body. A client that
+    # believes in twice the real limit runs into it.
+    asked: list[tuple[str | None, Any]] = []
+    real = client_module.retry_after_seconds
+
+    def spy(headers: Any, body: Any) -> float | None:
+        asked.append((headers.get("Retry-After"), body.get("retry_after")))
+        return real(headers, body)
+
+    monkeypatch.setattr(client_module, "retry_after_seconds", spy)
+    mock = start_mock(compat="original", rate_limit=4, campaigns=100)
+    client = make_client(mock.url, rate_limit_requests=8)
+
+    results = list(client.sync_campaigns(f"campaign_{n}" for n in range(1, 13)))
+
+    assert all(r.success for r in results)
+    refused = server_stats(mock)["refused_429"]
+    assert refused >= 1 and client.stats.count("rate_limited_429") == refused
+    assert asked and all(header is None and body == 0.6 for header, body in asked)
+    assert server_stats(mock)["max_admitted_in_window"] <= 4
+
+
+def test_429_with_retry_after_header_and_body_strict(start_mock, make_client) -> None:
+    mock = start_mock(rate_limit=4, error_rate=0, hang_rate=0)
+    client = make_client(mock.url, rate_limit_requests=8)
+
+    results = list(client.sync_campaigns(f"campaign_{n}" for n in range(1, 13)))
+
+    assert all(r.success for r in results)
+    assert server_stats(mock)["refused_429"] == client.stats.count("rate_limited_429") >= 1
+
+
+def test_429_with_retry_after_only_in_the_header(start_stub, make_client) -> None:
+    page = raw_page(1, [1], total=1, has_more=False)
+    stub = start_stub(
+        {
+            ("GET", "/api/campaigns"): [
+                Reply(429, b"slow down", {"Retry-After": "0.3", "Content-Type": "text/plain"}),
+                Reply(200, page),
+            ]
+        }
+    )
+    client = make_client(stub.url)
+
+    assert all_ids(client) == ["campaign_1"]
+
+    lists = [t for method, path, t in stub.requests if path == "/api/campaigns"]
+    assert len(lists) == 2 and lists[1] - lists[0] >= 0.3
+    assert client.stats.count("rate_limited_429") == 1
+
+
+def test_429_forever_fails_at_its_own_deadline(start_stub, make_client) -> None:
+    stub = start_stub({("GET", "/api/campaigns"): [Reply(429, {"retry_after": 0.1})]})
+    client = make_client(stub.url, rate_limited_deadline_s=35.0, max_attempts=2)
+
+    started = time.monotonic()
+    with pytest.raises(RetriesExhaustedError, match=r"page 1 failed after 4 attempts.*429"):
+        all_ids(client)
+    assert time.monotonic() - started < 1.0
+
+
+def test_503_bursts_are_retried_until_everything_syncs(start_mock, make_client) -> None:
+    mock = start_mock(error_rate=0.5, hang_rate=0, campaigns=12, rate_limit=20)
+    client = make_client(mock.url, rate_limit_requests=20, max_attempts=12)
+
+    results = list(client.sync_campaigns(all_ids(client)))
+
+    assert len(results) == 12 and all(r.success for r in results)
+    served = server_stats(mock)["errors_503"]
+    assert served >= 5 and client.stats.requests(status=503) == served
+    assert client.stats.count("retries") == served
+    assert any(r.attempts > 1 for r in results)
+
+
+def test_an_outage_shorter_than_the_retry_budget_is_ridden_out(start_mock, make_client) -> None:
+    mock = start_mock(error_rate=0, hang_rate=0, campaigns=5)
+    client = make_client(mock.url, max_attempts=20)
+    assert client.health()
+    mock.start_outage("error")
+    threading.Timer(0.3, mock.stop_outage).start()
+
+    results = list(client.sync_campaigns(f"campaign_{n}" for n in range(1, 6)))
+
+    assert all(r.success for r in results)
+    assert server_stats(mock)["errors_503"] >= 1
+
+
+@pytest.mark.parametrize(("mode", "status"), [("error", "503"), ("hang", "timeout")])
+def test_an_outage_longer_than_the_retry_budget_fails_clearly(
+    start_mock, make_client, mode: str, status: str
+) -> None:
+    mock = start_mock(error_rate=0, hang_rate=0, campaigns=5)
+    client = make_client(mock.url, max_attempts=3)
+    all_ids(client)  # logged in and listed before the platform goes down
+    mock.start_outage(mode)
+
+    result = client.sync_campaign("campaign_2")
+    with pytest.raises(RetriesExhaustedError) as excinfo:
+        all_ids(client)
+    mock.stop_outage()
+
+    assert not result.success and result.attempts == 3
+    assert result.error == (
+        f"POST /api/campaigns/campaign_2/sync failed after 3 attempts; last status: {status}"
+    )
+    assert excinfo.value.endpoint == "GET /api/campaigns page 1"
+    assert excinfo.value.attempts == 3 and str(excinfo.value.last_status) == status
+    assert client.stats.count("syncs_failed") == 1
+
+
+def test_hangs_are_timed_out_and_retried(start_mock, make_client) -> None:
+    mock = start_mock(error_rate=0, hang_rate=0.3, campaigns=15, rate_limit=30)
+    client = make_client(mock.url, rate_limit_requests=30, max_attempts=10)
+
+    results = list(client.sync_campaigns(all_ids(client)))
+
+    assert len(results) == 15 and all(r.success for r in results)
+    hangs = server_stats(mock)["hangs"]
+    assert hangs >= 2 and client.stats.count("timeouts") == hangs
+
+
+def test_a_hung_sync_costs_one_read_timeout_and_stalls_no_other(start_stub, make_client) -> None:
+    ok = {"success": True, "campaign_id": "", "synced_at": "2026-01-01T00:00:00Z"}
+    routes = {("POST", "/api/campaigns/campaign_1/sync"): [Reply(hang=True)]}
+    for n in range(2, 6):
+        routes[("POST", f"/api/campaigns/campaign_{n}/sync")] = [
+            Reply(body={**ok, "campaign_id": f"campaign_{n}"})
+        ]
+    stub = start_stub(routes)
+    client = make_client(stub.url, max_attempts=1, sync_read_timeout_s=50.0)  # 0.5 s
+
+    started = time.monotonic()
+    finished: list[tuple[str, float]] = []
+    for result in client.sync_campaigns(f"campaign_{n}" for n in range(1, 6)):
+        finished.append((result.campaign_id, time.monotonic() - started))
+
+    assert [cid for cid, _ in finished[:4]] != [] and finished[-1][0] == "campaign_1"
+    assert all(at < 0.4 for cid, at in finished if cid != "campaign_1")
+    assert 0.5 <= finished[-1][1] < 1.0  # one read timeout, not more
+    assert client.stats.count("timeouts") == 1
+
+
+def test_compat_original_page_size_trap_is_caught(start_mock, make_client) -> None:
+    # The original says has_more=true up to page 10 at any limit; at 20 per page total=100
+    # ends at page 5, so a 6th page is refused instead of listing invented campaigns.
+    mock = start_mock(compat="original", rate_limit=30)
+    client = make_client(mock.url, page_size=20, rate_limit_requests=30)
+
+    with pytest.raises(PaginationError, match="page 5: has_more=true, but total 100"):
+        all_ids(client)
+
+
+def test_repeated_campaign_id_from_the_server_is_caught(start_mock, make_client) -> None:
+    mock = start_mock(error_rate=0, hang_rate=0)
+    campaigns = [raw_campaign(n) for n in range(1, 13)]
+    campaigns[11]["id"] = "campaign_3"
+    mock.set_campaigns("default", campaigns)
+    client = make_client(mock.url)
+
+    with pytest.raises(PaginationError, match="page 2: campaign 'campaign_3' already listed"):
+        all_ids(client)
+
+
+def test_total_changing_during_the_listing_is_caught(start_mock, make_client) -> None:
+    mock = start_mock(error_rate=0, hang_rate=0)
+    mock.set_campaigns("default", [raw_campaign(n) for n in range(1, 21)])
+    client = make_client(mock.url)
+    pages = client.iter_campaign_pages()
+    next(pages)
+    mock.set_campaigns("default", [raw_campaign(n) for n in range(1, 23)])
+
+    with pytest.raises(PaginationError, match="total changed from 20 to 22"):
+        next(pages)
+
+
+def test_empty_page_with_has_more_from_the_server_is_caught(start_stub, make_client) -> None:
+    stub = start_stub(
+        {
+            ("GET", "/api/campaigns"): [
+                Reply(body=raw_page(1, list(range(1, 11)), total=30, has_more=True)),
+                Reply(body=raw_page(2, [], total=30, has_more=True)),
+            ]
+        }
+    )
+    client = make_client(stub.url)
+
+    with pytest.raises(PaginationError, match="page 2: empty page with has_more=true"):
+        all_ids(client)
+    assert len(stub.requests) == 3  # login + two pages, no loop
+
+
+def test_bad_campaign_fields_are_named_and_awkward_names_pass(start_mock, make_client) -> None:
+    mock = start_mock(error_rate=0, hang_rate=0)
+    name = 'Summer "sale"; it\'s 50% off — été 夏 🌞'
+    campaigns = [raw_campaign(n) for n in range(1, 4)]
+    campaigns[0]["name"] = name
+    mock.set_campaigns("default", campaigns)
+    client = make_client(mock.url)
+
+    [page] = list(client.iter_campaign_pages())
+    assert page.campaigns[0].name == name and page.raw["data"][0]["name"] == name
+
+    campaigns[2]["clicks"] = "234"
+    mock.set_campaigns("default", campaigns)
+    with pytest.raises(ResponseValidationError) as excinfo:
+        all_ids(client)
+    assert "campaigns page 1" in str(excinfo.value)
+    assert "'campaign_3'" in str(excinfo.value) and "'clicks'" in str(excinfo.value)
+
+
+def test_non_json_bodies_are_validation_errors(start_stub, make_client) -> None:
+    stub = start_stub(
+        {
+            ("GET", "/api/campaigns"): [
+                Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"})
+            ],
+            ("POST", "/api/campaigns/campaign_1/sync"): [Reply(200, b"OK")],
+        }
+    )
+    client = make_client(stub.url)
+
+    with pytest.raises(ResponseValidationError, match="campaigns page 1: body is not JSON"):
+        all_ids(client)
+    result = client.sync_campaign("campaign_1")
+    assert not result.success and "sync of campaign 'campaign_1': body is not JSON" in result.error
+
+
+def test_other_4xx_are_not_retried(start_mock, make_client) -> None:
+    mock = start_mock(error_rate=0, hang_rate=0, campaigns=3)
+    client = make_client(mock.url)
+
+    result = client.sync_campaign("campaign_999")
+
+    assert not result.success and result.attempts == 1
+    assert "HTTP 404" in result.error and "not retried" in result.error
+
+
+def test_health_needs_no_token_or_permit(start_mock, make_client) -> None:
+    mock = start_mock()
+    client = make_client(mock.url)
+    assert client.health()
+    assert client.stats.requests("auth") == 0
+    mock.start_outage("error")
+    assert not client.health()
+    mock.stop_outage()
