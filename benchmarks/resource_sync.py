@@ -42,7 +42,7 @@ def main() -> None:
     with MockProcess(mock_args) as mock:
         settings = ClientSettings(time_scale=args.time_scale)
         account = Account(DEFAULT_CLIENT_ID, mock.url, DEFAULT_EMAIL, DEFAULT_PASSWORD)
-        started = time.monotonic()
+        started, started_wall = time.monotonic(), time.time()
         with AdPlatformClient(settings, account) as client:
             ids = (c.id for page in client.iter_campaign_pages() for c in page.campaigns)
             results = list(client.sync_campaigns(ids))
@@ -56,12 +56,21 @@ def main() -> None:
     admitted = mine["admitted"]
     floor = (admitted - 1) // limit * window + config["sync_latency_s"]
     failed = [r for r in results if not r.success]
+    # Where the time above the floor went: pacing (the spread of admissions beyond the ideal
+    # whole windows: margins, wake-up latency, idle slots) and the tail (after the last
+    # admission, beyond one sync: a hang or backoff in the last window).
+    pacing = mine["last_admitted_at"] - mine["first_admitted_at"] - (admitted - 1) // limit * window
+    tail = started_wall + wall - mine["last_admitted_at"] - config["sync_latency_s"]
     print(f"time scale          {args.time_scale}")
     synced = len(results) - len(failed)
     print(f"campaigns synced    {synced} of {len(results)} (failed: {len(failed)})")
     print(f"wall                {wall:.2f} s")
     print(f"floor               {floor:.2f} s  (admitted {admitted}, N {limit}, window {window} s)")
     print(f"efficiency          {floor / wall:.4f}")
+    print(
+        f"  above the floor   start {mine['first_admitted_at'] - started_wall:.2f} s, "
+        f"pacing {pacing:.2f} s, tail {tail:.2f} s"
+    )
     print(f"429s served         {mine['refused_429']}")
     print(f"max in one window   {mine['max_admitted_in_window']}")
     print(f"admitted requests   {admitted}  (503s {mine['errors_503']}, hangs {mine['hangs']})")

@@ -54,20 +54,29 @@ _POOL_MAX_SIZE = 4
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
-class _FreshInMemoryBucket(InMemoryBucket):
-    """``InMemoryBucket`` that stamps each put with the current time (see module docstring)."""
+class _FreshTimestamps:
+    """Bucket mixin: stamp each put with the bucket clock's current time; sane waits.
 
-    def put(self, item: RateItem) -> bool:
-        item.timestamp = self.now()
-        return super().put(item)
+    ``waiting()`` may compute a negative wait from a stale entry (after lock contention), and
+    the limiter reads exactly ``-1`` as "can never fit" and gives up. A weight that fits the
+    rate can always fit later, so any negative wait means "try again now".
+    """
+
+    def put(self, item: RateItem) -> Any:
+        item.timestamp = self.now()  # type: ignore[attr-defined]
+        return super().put(item)  # type: ignore[misc]
+
+    def waiting(self, item: RateItem) -> Any:
+        wait = super().waiting(item)  # type: ignore[misc]
+        return max(0, wait)
 
 
-class _FreshPostgresBucket(PostgresBucket):
-    """``PostgresBucket`` that stamps each put with the database's current time."""
+class _FreshInMemoryBucket(_FreshTimestamps, InMemoryBucket):
+    """``InMemoryBucket`` stamping puts with the monotonic clock."""
 
-    def put(self, item: RateItem) -> bool:  # type: ignore[override]
-        item.timestamp = self.now()
-        return bool(super().put(item))
+
+class _FreshPostgresBucket(_FreshTimestamps, PostgresBucket):
+    """``PostgresBucket`` stamping puts with the database's clock."""
 
 
 def budget_key(base_url: str, client_id: str) -> str:
@@ -207,7 +216,7 @@ class RequestRateLimiter:
                 f"rate-limit budget ({self.backend} backend) unavailable: {type(exc).__name__}: "
                 f"{exc}"
             ) from exc
-        if not admitted:  # only when one request could never fit, i.e. a broken configuration
+        if not admitted:  # weight 1 always fits a limit >= 1; nothing else makes this False
             raise AdPlatformError(f"rate limiter refused a permit for {self.name}")
         return time.monotonic() - started
 
