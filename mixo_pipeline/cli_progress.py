@@ -1,9 +1,10 @@
-"""Progress lines for ``make run``, read from the run's event log and the checkpoint table.
+"""Progress lines for ``make run``, read from the run's event log and from PostgreSQL.
 
 The run executes in this process's main thread; a background thread polls the Dagster instance
-for step events (what Dagster itself recorded) and, while campaigns sync, the count of
-successful sync records in PostgreSQL (what the checkpoint recorded), so every line printed is
-something a later reader of the instance or the database could verify.
+for what Dagster recorded (step starts and failures, materializations, check evaluations) and,
+while the sync step works, the tables it writes as it goes (the stored listing and the
+checkpointed sync records), so every line printed is something a later reader of the instance
+or the database could verify.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ from mixo_pipeline.storage.sync_records import succeeded_ids
 
 _EVENTS = {
     DagsterEventType.STEP_START,
-    DagsterEventType.STEP_SUCCESS,
     DagsterEventType.STEP_FAILURE,
     DagsterEventType.STEP_UP_FOR_RETRY,
+    DagsterEventType.ASSET_MATERIALIZATION,
     DagsterEventType.ASSET_CHECK_EVALUATION,
 }
-_SYNC_STEP = "campaign_sync_records"
+_SYNC_STEP = "sync_ad_accounts"
 
 
 class RunProgress:
-    """Prints ``[  12.3s] step: what happened`` lines until stopped."""
+    """Prints ``[  12.3s] what happened`` lines until stopped."""
 
     def __init__(
         self,
@@ -53,6 +54,7 @@ class RunProgress:
         self._started = time.monotonic()
         self._cursor: str | None = None
         self._syncing = False
+        self._listed = False
         self._last_synced = -1
 
     def __enter__(self) -> RunProgress:
@@ -73,6 +75,8 @@ class RunProgress:
         self._emit(f"[{time.monotonic() - self._started:6.1f}s] {text}")
 
     def _poll(self) -> None:
+        if self._syncing:
+            self._report_database()
         connection = self._instance.get_records_for_run(
             self._run_id, cursor=self._cursor, of_type=_EVENTS
         )
@@ -86,31 +90,31 @@ class RunProgress:
                 evaluation = event.asset_check_evaluation_data
                 verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
                 self._line(f"check {evaluation.check_name}: {verdict} · {evaluation.description}")
-                continue
-            if step.startswith("campaigns_"):
-                continue  # check steps are reported by their evaluations
-            if event.event_type == DagsterEventType.STEP_START:
-                self._syncing = step == _SYNC_STEP
-                self._line(f"{step}: started")
-            elif event.event_type == DagsterEventType.STEP_SUCCESS:
-                self._report_sync()
+            elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                self._report_database()
                 self._syncing = False
-                self._line(f"{step}: done")
+                asset = event.asset_key.to_user_string() if event.asset_key else "?"
+                self._line(f"materialized {asset}")
+            elif step == _SYNC_STEP and event.event_type == DagsterEventType.STEP_START:
+                self._syncing = True
+                self._line(f"{step}: listing campaigns")
             elif event.event_type == DagsterEventType.STEP_UP_FOR_RETRY:
-                self._line(f"{step}: failed, retrying the step ({event.message})")
+                self._line(f"{step}: failed, the step will be retried")
             elif event.event_type == DagsterEventType.STEP_FAILURE:
                 self._syncing = False
                 self._line(f"{step}: FAILED")
-        if self._syncing:
-            self._report_sync()
 
-    def _report_sync(self) -> None:
-        if not self._syncing:
-            return
+    def _report_database(self) -> None:
+        """What the sync step has stored so far: the listing, then the checkpointed syncs."""
         try:
             cycle = load_cycle(self._engine, self._client_id)
         except NoCycleError:
             return
+        if cycle.cycle_id != self._run_id and not self._listed:
+            return  # still the previous run's listing
+        if not self._listed:
+            self._listed = True
+            self._line(f"{len(cycle.pages)} pages stored, {cycle.total} campaigns listed")
         synced = len(succeeded_ids(self._engine, self._client_id, cycle.cycle_id))
         # A line per tenth of the listing keeps the output readable at any pace.
         step = max(1, cycle.total // 10)
@@ -118,4 +122,4 @@ class RunProgress:
             synced == cycle.total and synced != self._last_synced
         ):
             self._last_synced = synced
-            self._line(f"{_SYNC_STEP}: {synced}/{cycle.total} campaigns synced")
+            self._line(f"{synced}/{cycle.total} campaigns synced")

@@ -22,7 +22,7 @@ class StoredPage:
 
 @dataclass(frozen=True)
 class Cycle:
-    """An account's current sync cycle: the run that fetched its pages, and those pages."""
+    """An account's current sync cycle (the run that started it) and its stored pages."""
 
     client_id: str
     cycle_id: str
@@ -39,19 +39,26 @@ class NoCycleError(LookupError):
 
 
 def replace_raw_pages(
-    engine: sa.Engine, client_id: str, run_id: str, pages: Sequence[CampaignPage]
+    engine: sa.Engine,
+    client_id: str,
+    cycle_id: str,
+    pages: Sequence[CampaignPage],
+    *,
+    run_id: str | None = None,
 ) -> None:
     """Replace the account's stored pages with ``pages`` in one transaction.
 
     Readers see either the whole previous listing or the whole new one; a failure mid-way
     (including one raised while the pages were being fetched, before this is called) leaves the
-    previous listing, and with it the previous cycle, in place.
+    previous listing, and with it the previous cycle, in place. ``run_id`` is the run that
+    fetched them (default: the cycle's own run).
     """
     rows = [
         {
             "client_id": client_id,
             "page": page.page,
-            "run_id": run_id,
+            "cycle_id": cycle_id,
+            "run_id": run_id or cycle_id,
             "fetched_at": page.fetched_at,
             "page_limit": page.limit,
             "total": page.total,
@@ -69,10 +76,10 @@ def replace_raw_pages(
 
 
 def load_cycle(engine: sa.Engine, client_id: str) -> Cycle:
-    """The account's stored pages and the cycle (run id) they belong to."""
+    """The account's stored pages and the cycle they belong to."""
     query = (
         sa.select(
-            raw_campaign_pages.c.run_id,
+            raw_campaign_pages.c.cycle_id,
             raw_campaign_pages.c.page,
             raw_campaign_pages.c.total,
             raw_campaign_pages.c.body,
@@ -89,6 +96,6 @@ def load_cycle(engine: sa.Engine, client_id: str) -> Cycle:
         )
     return Cycle(
         client_id=client_id,
-        cycle_id=rows[0].run_id,
+        cycle_id=rows[0].cycle_id,
         pages=tuple(StoredPage(page=r.page, total=r.total, body=r.body) for r in rows),
     )

@@ -4,8 +4,9 @@ Every asset's data is in PostgreSQL, never on one worker's disk, so any run work
 any step. Tables are keyed by ``client_id`` first: one ad account is one Dagster partition, and
 every write is scoped to one account in one transaction.
 
-- ``raw_campaign_pages``: the listing exactly as the API returned it (JSONB per page). The run
-  that wrote an account's pages defines that account's *sync cycle*.
+- ``raw_campaign_pages``: the listing exactly as the API returned it (JSONB per page), tagged
+  with the account's *sync cycle*: the id of the run that started it (a re-execution or retry of
+  that run continues the same cycle).
 - ``campaign_sync_records``: one row per campaign per cycle, written as each sync call finishes,
   which is the checkpoint that lets a re-executed run skip finished campaigns.
 - ``campaigns``: the table users query, one row per ``(client_id, id)``, soft-deleted through
@@ -28,6 +29,7 @@ raw_campaign_pages = sa.Table(
     metadata,
     sa.Column("client_id", sa.Text, primary_key=True, comment="Ad account (partition key)."),
     sa.Column("page", sa.Integer, primary_key=True, comment="Page number, from 1."),
+    sa.Column("cycle_id", sa.Text, nullable=False, comment="Sync cycle (root run id)."),
     sa.Column("run_id", sa.Text, nullable=False, comment="Dagster run that fetched the page."),
     sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("page_limit", sa.Integer, nullable=False, comment="`limit` sent with the request."),
@@ -41,7 +43,7 @@ campaign_sync_records = sa.Table(
     "campaign_sync_records",
     metadata,
     sa.Column("client_id", sa.Text, primary_key=True),
-    sa.Column("cycle_id", sa.Text, primary_key=True, comment="Run id that produced the pages."),
+    sa.Column("cycle_id", sa.Text, primary_key=True, comment="Sync cycle (root run id)."),
     sa.Column("campaign_id", sa.Text, primary_key=True),
     sa.Column("success", sa.Boolean, nullable=False),
     sa.Column("synced_at", sa.DateTime(timezone=True), comment="`synced_at` from the API."),

@@ -22,16 +22,17 @@ class PagesOutcome:
 
 
 def fetch_pages(
-    engine: sa.Engine, client: AdPlatformClient, client_id: str, run_id: str
+    engine: sa.Engine, client: AdPlatformClient, client_id: str, cycle_id: str, run_id: str
 ) -> PagesOutcome:
     """List every page through ``client``, then replace the stored listing in one transaction.
 
     All pages are fetched before anything is written, so a listing that fails part-way (the
     client raises on malformed pages, changing totals or repeated ids) leaves the previous
-    listing and its cycle untouched. The new pages start cycle ``run_id``.
+    listing and its cycle untouched. The stored pages belong to ``cycle_id``: a new cycle for a
+    new run, the same one again when a re-executed run lists the account anew.
     """
     pages = list(client.iter_campaign_pages())
-    replace_raw_pages(engine, client_id, run_id, pages)
+    replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id)
     ids = Counter(campaign.id for page in pages for campaign in page.campaigns)
     return PagesOutcome(
         pages=len(pages),

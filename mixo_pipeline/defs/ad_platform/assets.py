@@ -1,14 +1,32 @@
-"""The three assets of one ad account's sync: raw pages → sync records → ``campaigns`` table.
+"""The sync of one ad account as three assets: raw pages → sync records → ``campaigns`` table.
 
-Data lives only in PostgreSQL (the assets return ``MaterializeResult`` and each step reads its
-upstream's rows back from the database), so any worker can run any step and a re-executed run
-picks up exactly where the database says the last one stopped.
+The three assets are computed by one multi-asset step, account by account: an account's stages
+run in order in one thread (one login, one rate budget), many accounts run side by side, and
+every (asset, account) pair is reported on its own, so a batched run in which one account
+fails still shows the healthy accounts materialized and only the broken one failed (see
+:mod:`.per_account`). The assets stay separately selectable (``can_subset``): materializing only
+``campaigns`` re-merges the stored cycle without calling the API.
+
+Data lives only in PostgreSQL (each stage reads its upstream's rows back from the database), so
+any worker can run any step and a re-executed run picks up where the database says the last one
+stopped.
+
+**Sync cycle.** A new run starts a new cycle for each account it lists; a re-execution or an
+automatic retry of that run (same root run) continues it, syncing only the campaigns that have
+no successful record in the cycle yet.
 """
+
+from collections.abc import Iterator
 
 import dagster as dg
 
 from mixo_pipeline.accounts import resolve_account
-from mixo_pipeline.defs.ad_platform.per_account import Metadata, for_each_account
+from mixo_pipeline.ad_platform.client import AdPlatformClient
+from mixo_pipeline.defs.ad_platform.per_account import (
+    Metadata,
+    StageResult,
+    materialize_per_account,
+)
 from mixo_pipeline.defs.ad_platform.table_metadata import (
     CAMPAIGNS_SCHEMA,
     RAW_PAGES_SCHEMA,
@@ -34,90 +52,121 @@ GROUP = "ad_platform"
 OWNERS = ["team:data-platform"]
 KINDS = {"postgres", "python"}
 
-# Whole-step retries on top of the client's own per-request retries: for what those cannot
+RAW_PAGES = dg.AssetKey("raw_campaign_pages")
+SYNC_RECORDS = dg.AssetKey("campaign_sync_records")
+CAMPAIGNS = dg.AssetKey("campaigns")
+STAGES = (RAW_PAGES, SYNC_RECORDS, CAMPAIGNS)
+
+# Whole-step retries on top of the client's own per-request retries, for what those cannot
 # absorb (a worker restart, a database failover, an outage longer than the request budget).
 API_RETRY_POLICY = dg.RetryPolicy(
     max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 
+RAW_PAGES_DESCRIPTION = (
+    "Every page of the account's campaign list, exactly as the API returned it (JSONB), with "
+    "page number, fetch time, cycle and run id. The new pages replace the account's previous "
+    "ones in one transaction; a listing that fails part-way (malformed page, changing total, "
+    "repeated id) raises before anything is written."
+)
+SYNC_RECORDS_DESCRIPTION = (
+    "One row per campaign per sync cycle: success, the API's synced_at, attempts, error. Syncs "
+    "run concurrently within the account's rate budget and each result is written as it "
+    "arrives, so a run killed half-way and re-executed syncs only the campaigns without a "
+    "successful record in the cycle. Fails when a campaign still failed after every retry; the "
+    "successes stay recorded."
+)
+CAMPAIGNS_DESCRIPTION = (
+    "The table users query: one row per (client_id, id). Only campaigns whose sync succeeded in "
+    "this cycle are written, with one set-based upsert in one transaction per account (a "
+    "failure leaves the previous contents). Campaigns that disappeared upstream get removed_at "
+    "instead of being deleted."
+)
 
-@dg.asset(
-    group_name=GROUP,
+
+def _specs() -> list[dg.AssetSpec]:
+    """The three assets' specs (built in a function: the defs loader would collect a module-level
+    list of specs as extra, external definitions of the same keys)."""
+    return [
+        dg.AssetSpec(
+            RAW_PAGES,
+            group_name=GROUP,
+            description=RAW_PAGES_DESCRIPTION,
+            kinds=KINDS,
+            owners=OWNERS,
+            code_version="1",
+            metadata={
+                "dagster/table_name": table_name("raw_campaign_pages"),
+                "dagster/column_schema": RAW_PAGES_SCHEMA,
+            },
+        ),
+        dg.AssetSpec(
+            SYNC_RECORDS,
+            deps=[RAW_PAGES],
+            group_name=GROUP,
+            description=SYNC_RECORDS_DESCRIPTION,
+            kinds=KINDS,
+            owners=OWNERS,
+            code_version="1",
+            metadata={
+                "dagster/table_name": table_name("campaign_sync_records"),
+                "dagster/column_schema": SYNC_RECORDS_SCHEMA,
+            },
+        ),
+        dg.AssetSpec(
+            CAMPAIGNS,
+            deps=[SYNC_RECORDS],
+            group_name=GROUP,
+            description=CAMPAIGNS_DESCRIPTION,
+            kinds=KINDS,
+            owners=OWNERS,
+            code_version="1",
+            freshness_policy=campaigns_freshness_policy(),
+            metadata={
+                "dagster/table_name": table_name("campaigns"),
+                "dagster/column_schema": CAMPAIGNS_SCHEMA,
+            },
+        ),
+    ]
+
+
+@dg.multi_asset(
+    name="sync_ad_accounts",
+    specs=_specs(),
     partitions_def=ACCOUNTS_PARTITIONS,
     backfill_policy=accounts_backfill_policy(),
     retry_policy=API_RETRY_POLICY,
     pool=API_POOL,
-    kinds=KINDS,
-    owners=OWNERS,
-    code_version="1",
-    metadata={
-        "dagster/table_name": table_name("raw_campaign_pages"),
-        "dagster/column_schema": RAW_PAGES_SCHEMA,
-    },
+    can_subset=True,
 )
-def raw_campaign_pages(
+def sync_ad_accounts(
     context: dg.AssetExecutionContext, ad_platform: AdPlatformResource, postgres: PostgresResource
-) -> dg.MaterializeResult:
-    """Every page of the account's campaign list, exactly as the API returned it (JSONB).
-
-    The new pages replace the account's previous ones in one transaction, and the run that
-    fetched them starts a new sync cycle. A listing that fails part-way (malformed page,
-    changing total, repeated id) raises before anything is written.
-    """
+) -> Iterator[dg.MaterializeResult]:
+    """List, sync and store the campaigns of every account (partition) of the step."""
     engine = postgres.get_engine()
     default_account = ad_platform.account()
+    settings = ad_platform.settings()
+    selected = [key for key in STAGES if key in context.selected_asset_keys]
+    run_id = context.run.run_id
+    cycle_id = context.run.root_run_id or run_id
 
-    def fetch(client_id: str) -> Metadata:
-        account = resolve_account(client_id, default_account)
-        with ad_platform.get_client(account, logger=context.log) as client:
-            outcome = fetch_pages(engine, client, client_id, context.run.run_id)
-            stats = client.stats.as_metadata()
+    def list_pages(client: AdPlatformClient, client_id: str) -> Metadata:
+        before = client.stats.as_metadata()
+        outcome = fetch_pages(engine, client, client_id, cycle_id, run_id)
         return {
             "pages": outcome.pages,
             "campaigns": outcome.campaigns,
             "total_reported": outcome.total,
             "duplicate_ids": outcome.duplicate_ids,
             "dagster/row_count": outcome.pages,
-            **stats,
+            "cycle_id": cycle_id,
+            **_delta(client.stats.as_metadata(), before),
         }
 
-    return for_each_account(context, fetch)
-
-
-@dg.asset(
-    group_name=GROUP,
-    deps=[raw_campaign_pages],
-    partitions_def=ACCOUNTS_PARTITIONS,
-    backfill_policy=accounts_backfill_policy(),
-    retry_policy=API_RETRY_POLICY,
-    pool=API_POOL,
-    kinds=KINDS,
-    owners=OWNERS,
-    code_version="1",
-    metadata={
-        "dagster/table_name": table_name("campaign_sync_records"),
-        "dagster/column_schema": SYNC_RECORDS_SCHEMA,
-    },
-)
-def campaign_sync_records(
-    context: dg.AssetExecutionContext, ad_platform: AdPlatformResource, postgres: PostgresResource
-) -> dg.MaterializeResult:
-    """One row per campaign per sync cycle: success, the API's ``synced_at``, attempts, error.
-
-    Syncs run concurrently within the account's rate budget and each result is written as it
-    arrives, so a run killed half-way and re-executed (or retried) syncs only the campaigns
-    with no successful record in the cycle. Fails when any campaign still failed after every
-    retry; the successes stay recorded.
-    """
-    engine = postgres.get_engine()
-    default_account = ad_platform.account()
-    settings = ad_platform.settings()
-
-    def sync(client_id: str) -> Metadata:
-        account = resolve_account(client_id, default_account)
-        with ad_platform.get_client(account, logger=context.log) as client:
-            outcome = sync_account(engine, client, client_id, context.run.run_id)
-            stats = client.stats.as_metadata()
+    def sync(client: AdPlatformClient, client_id: str) -> Metadata:
+        before = client.stats.as_metadata()
+        outcome = sync_account(engine, client, client_id, run_id)
+        stats = _delta(client.stats.as_metadata(), before)
         if not outcome.complete:
             raise IncompleteSyncError(client_id, outcome)
         floor = rate_limit_floor(
@@ -133,39 +182,11 @@ def campaign_sync_records(
             "listed": outcome.listed,
             "wall_s": round(outcome.wall_s, 3),
             "rate_limit_floor_s": round(floor, 3),
-            "efficiency": round(floor / outcome.wall_s, 4) if outcome.wall_s > 0 else 0.0,
+            "efficiency": round(floor / outcome.wall_s, 4) if outcome.wall_s > 0 else 1.0,
             "dagster/row_count": outcome.synced + outcome.skipped_as_done,
             "cycle_id": outcome.cycle_id,
             **stats,
         }
-
-    return for_each_account(context, sync)
-
-
-@dg.asset(
-    group_name=GROUP,
-    deps=[campaign_sync_records],
-    partitions_def=ACCOUNTS_PARTITIONS,
-    backfill_policy=accounts_backfill_policy(),
-    freshness_policy=campaigns_freshness_policy(),
-    kinds=KINDS,
-    owners=OWNERS,
-    code_version="1",
-    metadata={
-        "dagster/table_name": table_name("campaigns"),
-        "dagster/column_schema": CAMPAIGNS_SCHEMA,
-    },
-)
-def campaigns(
-    context: dg.AssetExecutionContext, postgres: PostgresResource
-) -> dg.MaterializeResult:
-    """The table users query: one row per ``(client_id, id)``, kept in step with the platform.
-
-    Only campaigns whose sync succeeded in this cycle are written, with one set-based upsert in
-    one transaction per account (a failure leaves the previous contents). Campaigns that
-    disappeared upstream get ``removed_at`` instead of being deleted.
-    """
-    engine = postgres.get_engine()
 
     def merge(client_id: str) -> Metadata:
         outcome = merge_account(engine, client_id)
@@ -181,4 +202,25 @@ def campaigns(
             "preview": markdown_table(campaigns_table.preview(engine, client_id)),
         }
 
-    return for_each_account(context, merge)
+    def stages(client_id: str) -> Iterator[StageResult]:
+        if RAW_PAGES in selected or SYNC_RECORDS in selected:
+            account = resolve_account(client_id, default_account)
+            with ad_platform.get_client(account, logger=context.log) as client:
+                if RAW_PAGES in selected:
+                    yield RAW_PAGES, list_pages(client, client_id)
+                if SYNC_RECORDS in selected:
+                    yield SYNC_RECORDS, sync(client, client_id)
+        if CAMPAIGNS in selected:
+            yield CAMPAIGNS, merge(client_id)
+
+    yield from materialize_per_account(context, selected, stages)
+
+
+def _delta(after: Metadata, before: Metadata) -> dict[str, int | float]:
+    """The client's counters for one stage: what changed since ``before``."""
+    return {
+        key: round(value - before.get(key, 0), 3)
+        if isinstance(value, float)
+        else value - before.get(key, 0)
+        for key, value in after.items()
+    }

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import dagster as dg
 import sqlalchemy as sa
 
-from mixo_pipeline.defs.ad_platform.assets import campaigns
+from mixo_pipeline.defs.ad_platform.assets import CAMPAIGNS
 from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS
 from mixo_pipeline.resources.postgres import PostgresResource
 from mixo_pipeline.storage import quality
@@ -91,7 +91,7 @@ def _per_account(
     results = {key: evaluate(engine, key) for key in keys}
     check_key = context.check_specs[0].key
     for key, result in results.items():
-        context.log_event(
+        context.op_execution_context.log_event(
             dg.AssetCheckEvaluation(
                 asset_key=check_key.asset_key,
                 check_name=check_key.name,
@@ -112,7 +112,7 @@ def _per_account(
     )
 
 
-@dg.asset_check(asset=campaigns, blocking=True, partitions_def=ACCOUNTS_PARTITIONS)
+@dg.asset_check(asset=CAMPAIGNS, blocking=True, partitions_def=ACCOUNTS_PARTITIONS)
 def campaigns_complete(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
@@ -120,7 +120,7 @@ def campaigns_complete(
     return _per_account(context, postgres, _complete)
 
 
-@dg.asset_check(asset=campaigns, blocking=True, partitions_def=ACCOUNTS_PARTITIONS)
+@dg.asset_check(asset=CAMPAIGNS, blocking=True, partitions_def=ACCOUNTS_PARTITIONS)
 def campaigns_unique(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
@@ -128,7 +128,7 @@ def campaigns_unique(
     return _per_account(context, postgres, _unique)
 
 
-@dg.asset_check(asset=campaigns, partitions_def=ACCOUNTS_PARTITIONS)
+@dg.asset_check(asset=CAMPAIGNS, partitions_def=ACCOUNTS_PARTITIONS)
 def campaigns_valid(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
