@@ -1,0 +1,296 @@
+"""What syncing 1, 10 and 100 ad accounts costs on one machine, against the rate-limit floor.
+
+For each size N it starts the mock in a subprocess with N generated accounts of 100 campaigns
+under the documented constraints (10 requests per 60 s per client, 2 s syncs, 20% 503s, 10%
+hangs, one-hour tokens), compressed by ``--time-scale``; registers the N accounts as
+``ad_accounts`` partitions on a PostgreSQL-backed Dagster instance; and syncs them the way the
+schedule does: batches of ``--accounts-per-run`` consecutive accounts, each batch one run in its
+own worker process (``python -m mixo_pipeline.accounts_worker``), all batches at once, every
+worker drawing permits from the shared PostgreSQL rate-limit budget. It prints per size:
+
+- wall: seconds from launching the workers to the last one exiting (includes process start-up);
+- floor: the rate-limit floor of the slowest account, ``floor((admitted - 1) / 10) * window +
+  sync latency`` from the mock's own count of that account's admitted requests: no client can
+  finish that account sooner, however many accounts run in parallel;
+- wall/floor, and wall over the floor of the 1-account run (the issue's target: 100 accounts
+  within 1.25x the single-account floor);
+- peak RSS of all processes (benchmark, mock, workers, PostgreSQL server), sampled every 0.2 s;
+- CPU seconds of all of them;
+- 429s served, largest count admitted in one window for any account, campaigns stored.
+
+Usage: ``.venv/bin/python benchmarks/scale.py`` (time scale 0.1: about 5 minutes in all).
+Not a test: it prints figures, nothing asserts. Uses the embedded PostgreSQL (or
+``DATABASE_URL``) with its own databases ``mixo_bench`` and ``mixo_bench_dagster``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import psutil
+import sqlalchemy as sa
+
+from mixo_pipeline.accounts import ACCOUNTS_FILE_ENV
+from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS_NAME, ACCOUNTS_PER_RUN_ENV
+from mixo_pipeline.defs.operations.sync_targets import batch_partitions
+from mixo_pipeline.local_postgres import (
+    dagster_storage_url,
+    sqlalchemy_url,
+    start_embedded_postgres,
+)
+from mixo_pipeline.storage.schema import campaigns, create_schema
+from mock_api import MockProcess
+from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DB = "mixo_bench"
+BENCH_DAGSTER_DB = "mixo_bench_dagster"
+GIB = 1024**3
+
+
+@dataclass
+class Figures:
+    accounts: int
+    wall_s: float
+    floor_s: float
+    peak_rss_bytes: int
+    cpu_s: float
+    refused_429: int
+    max_in_window: int
+    stored: int
+    failed_workers: int
+
+
+class ProcessSampler:
+    """Peak summed RSS and the CPU seconds of a set of process trees, sampled in a thread."""
+
+    def __init__(self, roots: list[psutil.Process], interval_s: float = 0.2) -> None:
+        self._roots = roots
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._cpu: dict[int, float] = {}
+        self.peak_rss = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def add_root(self, process: psutil.Process) -> None:
+        self._roots.append(process)
+
+    def _processes(self) -> list[psutil.Process]:
+        seen: dict[int, psutil.Process] = {}
+        for root in list(self._roots):
+            try:
+                for proc in [root, *root.children(recursive=True)]:
+                    seen[proc.pid] = proc
+            except psutil.NoSuchProcess:
+                continue
+        return list(seen.values())
+
+    def sample(self) -> None:
+        rss = 0
+        for proc in self._processes():
+            try:
+                with proc.oneshot():
+                    rss += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    self._cpu[proc.pid] = times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+        self.peak_rss = max(self.peak_rss, rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.sample()
+
+    def __enter__(self) -> ProcessSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self._cpu.values())
+
+
+def postgres_processes(data_dir: Path | None) -> list[psutil.Process]:
+    """The PostgreSQL server's postmaster (its backends are its children)."""
+    if data_dir is None:
+        return []
+    pid_file = data_dir / "postmaster.pid"
+    if not pid_file.exists():
+        return []
+    try:
+        return [psutil.Process(int(pid_file.read_text().split()[0]))]
+    except (psutil.NoSuchProcess, ValueError):
+        return []
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path | None) -> Figures:
+    db_url = fresh_database(admin_url, BENCH_DB)
+    engine = sa.create_engine(db_url)
+    create_schema(engine)
+    dagster_url = dagster_storage_url(fresh_database(admin_url, BENCH_DAGSTER_DB))
+    keys = [f"client_{i}" for i in range(1, n + 1)]
+
+    with tempfile.TemporaryDirectory(prefix="mixo-scale-") as tmp:
+        home = Path(tmp) / "dagster_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text(
+            f"storage:\n  postgres:\n    postgres_url: {json.dumps(dagster_url)}\n"
+            "telemetry:\n  enabled: false\n"
+        )
+        accounts_file = Path(tmp) / "accounts.json"
+        mock_args = [
+            "--accounts", str(n), "--campaigns", "100",
+            "--time-scale", str(args.time_scale), "--seed", str(args.seed),
+        ]  # fmt: skip
+        with MockProcess(mock_args) as mock:
+            accounts_file.write_text(
+                json.dumps(
+                    {
+                        "defaults": {"base_url": mock.url},
+                        "accounts": [
+                            {
+                                "client_id": k,
+                                "email": f"{k}@mixoads.com",
+                                "password_env": f"{k.upper()}_PASSWORD",
+                            }
+                            for k in keys
+                        ],
+                    }
+                )
+            )
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, keys)
+            env = {
+                **os.environ,
+                "DAGSTER_HOME": str(home),
+                ACCOUNTS_FILE_ENV: str(accounts_file),
+                ACCOUNTS_PER_RUN_ENV: str(args.accounts_per_run),
+                "AD_PLATFORM_API_URL": mock.url,
+                "AD_PLATFORM_EMAIL": DEFAULT_EMAIL,
+                "AD_PLATFORM_PASSWORD": DEFAULT_PASSWORD,
+                "AD_PLATFORM_TIME_SCALE": str(args.time_scale),
+                "DATABASE_URL": db_url,
+                **{f"{k.upper()}_PASSWORD": f"{k}-password" for k in keys},
+            }
+            roots = [psutil.Process(), psutil.Process(mock.pid), *postgres_processes(pg_data_dir)]
+            with ProcessSampler(roots) as sampler:
+                started = time.monotonic()
+                workers = []
+                for batch in batch_partitions(keys, keys, args.accounts_per_run):
+                    command = [
+                        sys.executable, "-m", "mixo_pipeline.accounts_worker",
+                        "--from", batch[0], "--to", batch[-1],
+                    ]  # fmt: skip
+                    log = open(Path(tmp) / f"worker-{batch[0]}.log", "w")  # noqa: SIM115
+                    worker = subprocess.Popen(
+                        command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                    )
+                    workers.append((worker, log))
+                    sampler.add_root(psutil.Process(worker.pid))
+                failed = 0
+                for worker, log in workers:
+                    sampler.sample()
+                    failed += worker.wait() != 0
+                    log.close()
+                wall = time.monotonic() - started
+                sampler.sample()
+            stats = mock.stats()
+            if failed and args.verbose:
+                for path in sorted(Path(tmp).glob("worker-*.log")):
+                    print(path.read_text()[-4000:], file=sys.stderr)
+
+    config = stats["config"]
+    limit, window, latency = config["rate_limit"], config["rate_window_s"], config["sync_latency_s"]
+    floors = [
+        (c["admitted"] - 1) // limit * window + latency
+        for cid, c in stats["clients"].items()
+        if cid in keys
+    ]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(campaigns)
+            .where(campaigns.c.removed_at.is_(None))
+        ).scalar_one()
+    engine.dispose()
+    return Figures(
+        accounts=n,
+        wall_s=wall,
+        floor_s=max(floors),
+        peak_rss_bytes=sampler.peak_rss,
+        cpu_s=sampler.cpu_s,
+        refused_429=stats["totals"]["refused_429"],
+        max_in_window=max(c["max_admitted_in_window"] for c in stats["clients"].values()),
+        stored=stored,
+        failed_workers=failed,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1,10,100", help="account counts (comma-separated)")
+    parser.add_argument("--time-scale", type=float, default=0.1, help="the mock's and client's")
+    parser.add_argument("--accounts-per-run", type=int, default=50, help="accounts per worker")
+    parser.add_argument("--seed", default="7", help="mock failure seed")
+    parser.add_argument("--verbose", action="store_true", help="print failed workers' logs")
+    args = parser.parse_args()
+
+    pg_data_dir: Path | None = None
+    if os.environ.get("DATABASE_URL"):
+        admin_url = sqlalchemy_url(os.environ["DATABASE_URL"])
+    else:
+        server = start_embedded_postgres()
+        admin_url, pg_data_dir = server.url("postgres"), server.data_dir
+
+    print(
+        f"scale benchmark: 100 campaigns per account, time scale {args.time_scale:g}, "
+        f"{args.accounts_per_run} accounts per run, documented constraints "
+        "(10 req/60 s per client, 2 s syncs, 20% 503s, 10% hangs), shared Postgres budget; "
+        f"{psutil.cpu_count()} CPUs"
+    )
+    header = (
+        f"{'accounts':>8} {'wall s':>8} {'floor s':>8} {'wall/floor':>10} {'vs 1-acct':>9} "
+        f"{'peak RSS':>10} {'CPU s':>7} {'429s':>5} {'max/win':>7} {'stored':>7} {'failed':>6}"
+    )
+    print(header)
+    single_floor: float | None = None
+    for n in (int(s) for s in args.sizes.split(",")):
+        f = run_size(n, args, admin_url, pg_data_dir)
+        single_floor = single_floor or (f.floor_s if n == 1 else None)
+        versus = f"{f.wall_s / single_floor:9.3f}" if single_floor else f"{'-':>9}"
+        print(
+            f"{f.accounts:>8} {f.wall_s:8.1f} {f.floor_s:8.1f} {f.wall_s / f.floor_s:10.3f} "
+            f"{versus} {f.peak_rss_bytes / GIB:7.2f} GiB {f.cpu_s:7.1f} {f.refused_429:>5} "
+            f"{f.max_in_window:>7} {f.stored:>7} {f.failed_workers:>6}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
