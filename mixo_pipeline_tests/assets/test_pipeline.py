@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from mixo_pipeline.storage.schema import campaign_sync_records
 from mock_api import MockConfig
 
-from .conftest import check_results, materialization_metadata, pipeline_on
+from .conftest import check_results, materialization_metadata, pipeline_on, raw_campaign
 
 FAST = 0.01
 CHECKS = {"campaigns_complete", "campaigns_unique", "campaigns_valid"}
 
 
-def test_full_sync_with_failures_then_rerun_changes_nothing(
+def test_full_sync_with_503s_hangs_and_token_expiry(
     monkeypatch: pytest.MonkeyPatch, assets_database_url: str, pg: sa.Engine
 ) -> None:
     # 503s, hangs and a token lifetime (300 s -> 3 s real) shorter than the run.
@@ -43,25 +43,6 @@ def test_full_sync_with_failures_then_rerun_changes_nothing(
         assert sync_meta["token_refreshes"] >= 2 and sync_meta["retries"] > 0
         assert 0 < sync_meta["efficiency"] <= 1.5
 
-        second = pipeline.run()
-        assert second.success and all(c.passed for c in check_results(second).values())
-        merged = materialization_metadata(second, "campaigns")
-        assert (merged["rows_inserted"], merged["rows_updated"], merged["rows_removed"]) == (
-            0,
-            100,
-            0,
-        )
-        assert merged["dagster/row_count"] == 100
-        assert len(pipeline.rows()) == 100
-        with pg.connect() as conn:
-            cycles = conn.execute(
-                sa.select(campaign_sync_records.c.cycle_id, sa.func.count()).group_by(
-                    campaign_sync_records.c.cycle_id
-                )
-            ).all()
-        assert sorted(n for _, n in cycles) == [100, 100]
-        assert {cycle for cycle, _ in cycles} == {first.run_id, second.run_id}
-
 
 def test_against_the_original_servers_quirks(
     monkeypatch: pytest.MonkeyPatch, assets_database_url: str, pg: sa.Engine
@@ -75,3 +56,39 @@ def test_against_the_original_servers_quirks(
         assert len(pipeline.rows()) == 100
         totals = pipeline.mock.stats()["totals"]
         assert totals["errors_503"] > 0 and totals["refused_429"] == 0
+
+
+def test_rerun_changes_no_row_count_and_creates_no_duplicate(
+    monkeypatch: pytest.MonkeyPatch, assets_database_url: str, pg: sa.Engine
+) -> None:
+    config = MockConfig(time_scale=FAST, seed=8, campaigns=30, error_rate=0, hang_rate=0)
+    with pipeline_on(config, monkeypatch, assets_database_url, pg) as pipeline:
+        first = pipeline.run()
+        assert first.success and len(pipeline.rows()) == 30
+        second = pipeline.run()
+        assert second.success and all(c.passed for c in check_results(second).values())
+        merged = materialization_metadata(second, "campaigns")
+        assert (merged["rows_inserted"], merged["rows_updated"], merged["rows_removed"]) == (
+            0,
+            30,
+            0,
+        )
+        assert merged["dagster/row_count"] == 30
+        assert len(pipeline.rows()) == 30
+        with pg.connect() as conn:
+            cycles = conn.execute(
+                sa.select(campaign_sync_records.c.cycle_id, sa.func.count()).group_by(
+                    campaign_sync_records.c.cycle_id
+                )
+            ).all()
+        assert sorted(n for _, n in cycles) == [30, 30]
+        assert {cycle for cycle, _ in cycles} == {first.run_id, second.run_id}
+
+        # A campaign that disappears upstream is soft-deleted, never silently lost.
+        pipeline.mock.set_campaigns("default", [raw_campaign(n) for n in range(1, 30)])
+        third = pipeline.run()
+        assert third.success
+        assert materialization_metadata(third, "campaigns")["rows_removed"] == 1
+        removed = {r.id: r.removed_at for r in pipeline.rows()}
+        assert len(removed) == 30 and removed["campaign_30"] is not None
+        assert all(at is None for cid, at in removed.items() if cid != "campaign_30")
