@@ -112,13 +112,23 @@ def load_defs() -> dg.Definitions:
     return defs()
 
 
-def point_at(monkeypatch: pytest.MonkeyPatch, mock: MockServer, database_url: str) -> None:
-    """Bind the code location's resources to ``mock`` and the test database, by environment."""
+def point_at(
+    monkeypatch: pytest.MonkeyPatch,
+    mock: MockServer,
+    database_url: str,
+    rate_limit_backend: str = "memory",
+) -> None:
+    """Bind the code location's resources to ``mock`` and the test database, by environment.
+
+    The per-process ``memory`` budget keeps most tests quick; the instance tests use the
+    deployment's default, the shared ``postgres`` budget.
+    """
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("AD_PLATFORM_API_URL", mock.url)
     monkeypatch.setenv("AD_PLATFORM_EMAIL", DEFAULT_EMAIL)
     monkeypatch.setenv("AD_PLATFORM_PASSWORD", DEFAULT_PASSWORD)
     monkeypatch.setenv("AD_PLATFORM_TIME_SCALE", str(mock.config.time_scale))
+    monkeypatch.setenv("AD_PLATFORM_RATE_LIMIT_BACKEND", rate_limit_backend)
     monkeypatch.delenv("AD_PLATFORM_CLIENT_ID", raising=False)
     monkeypatch.delenv("MIXO_ACCOUNTS_FILE", raising=False)
 

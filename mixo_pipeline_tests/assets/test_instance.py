@@ -64,7 +64,7 @@ def test_workspace_and_instance_load_and_run_the_job(
 
     config = MockConfig(time_scale=0.01, seed=11, campaigns=20)
     with MockServer(config) as mock:
-        point_at(monkeypatch, mock, assets_database_url)
+        point_at(monkeypatch, mock, assets_database_url, rate_limit_backend="postgres")
         target = WorkspaceFileTarget(paths=[str(REPO_ROOT / "workspace.yaml")])
         with WorkspaceProcessContext(repo_instance, target) as context:
             request = context.create_request_context()
@@ -110,7 +110,7 @@ def test_run_killed_mid_sync_resumes_without_resyncing(
     campaigns = 40
     config = MockConfig(time_scale=0.01, seed=5, campaigns=campaigns)  # 503s and hangs on
     with MockServer(config) as mock:
-        point_at(monkeypatch, mock, assets_database_url)
+        point_at(monkeypatch, mock, assets_database_url, rate_limit_backend="postgres")
         worker = subprocess.Popen(
             [sys.executable, "-m", "mixo_pipeline_tests.assets.job_runner", "default"],
             cwd=REPO_ROOT,

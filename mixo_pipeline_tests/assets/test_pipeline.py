@@ -55,7 +55,8 @@ def test_against_the_original_servers_quirks(
         assert checks["campaigns_complete"].passed and checks["campaigns_unique"].passed
         assert len(pipeline.rows()) == 100
         totals = pipeline.mock.stats()["totals"]
-        assert totals["errors_503"] > 0 and totals["refused_429"] == 0
+        # Counter-based 503s on the listing, retried; syncs never fail there.
+        assert totals["errors_503"] > 0 and totals["syncs_completed"] == 100
 
 
 def test_rerun_changes_no_row_count_and_creates_no_duplicate(
