@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -99,19 +100,32 @@ def run_pipeline(stack: Stack) -> int:
     return 0 if summary.ok else 1
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_ui() -> int:
-    """``dg dev`` (webserver + daemon) on the stack, in the foreground until Ctrl-C."""
+    """``dg dev`` (webserver + daemon) on the stack, in the foreground until Ctrl-C or SIGTERM.
+
+    On either, ``dg dev`` gets the SIGINT it expects for a graceful shutdown of the webserver,
+    daemon and code server; the stack (mock, embedded PostgreSQL) stops after it.
+    """
     dg_cli = Path(sys.executable).with_name("dg")
-    process = subprocess.Popen([str(dg_cli), "dev"], cwd=REPO_ROOT)
+    # dg compares the active virtualenv with the project's; they are the same interpreter here.
+    env = {**os.environ, "VIRTUAL_ENV": sys.prefix}
+    process = subprocess.Popen([str(dg_cli), "dev"], cwd=REPO_ROOT, env=env)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return process.wait()
     except KeyboardInterrupt:
-        process.terminate()
+        process.send_signal(signal.SIGINT)
         try:
             return process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             return process.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
