@@ -5,7 +5,9 @@ The platform keeps a sliding log per client (N requests per window, counted when
 recorded when we *take the permit*, just before sending. A permit is recorded earlier than the
 server's entry by the send delay ``d`` (milliseconds on a LAN), so the server sees two requests
 one client-window apart as ``window + margin + d_late - d_early`` apart: the margin covers the
-variation of that delay, not the delay itself, which is why a few tens of milliseconds suffice.
+variation of that delay, not the delay itself. Measured on one machine, ``d`` stayed under 15 ms
+in bursts of 30, so the default 0.1 s margin covers it several times over (GC pauses included)
+while costing 0.2% of a 60 s window.
 
 Budgets are keyed by (base URL, client id), the unit the platform counts:
 

@@ -259,7 +259,8 @@ def test_a_hung_sync_costs_one_read_timeout_and_stalls_no_other(start_stub, make
     for result in client.sync_campaigns(f"campaign_{n}" for n in range(1, 6)):
         finished.append((result.campaign_id, time.monotonic() - started))
 
-    assert [cid for cid, _ in finished[:4]] != [] and finished[-1][0] == "campaign_1"
+    assert sorted(cid for cid, _ in finished[:4]) == [f"campaign_{n}" for n in range(2, 6)]
+    assert finished[-1][0] == "campaign_1"
     assert all(at < 0.4 for cid, at in finished if cid != "campaign_1")
     assert 0.5 <= finished[-1][1] < 1.0  # one read timeout, not more
     assert client.stats.count("timeouts") == 1
@@ -368,3 +369,19 @@ def test_health_needs_no_token_or_permit(start_mock, make_client) -> None:
     mock.start_outage("error")
     assert not client.health()
     mock.stop_outage()
+
+
+def test_results_already_started_are_yielded_before_a_feed_error(start_mock, make_client) -> None:
+    mock = start_mock(error_rate=0, hang_rate=0, campaigns=5)
+    client = make_client(mock.url)
+
+    def ids():
+        yield "campaign_1"
+        yield "campaign_2"
+        raise PaginationError("listing broke after two ids")
+
+    seen: list[str] = []
+    with pytest.raises(PaginationError, match="after two ids"):
+        for result in client.sync_campaigns(ids()):
+            seen.append(result.campaign_id)
+    assert sorted(seen) == ["campaign_1", "campaign_2"]
