@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from mixo_pipeline.defs.resources import CLIENT_ID_ENV, TIME_SCALE_ENV
+from mixo_pipeline.defs.resources import CLIENT_ID_ENV, RATE_LIMIT_BACKEND_ENV, TIME_SCALE_ENV
 from mixo_pipeline.local_postgres import (
     DATABASE_URL_ENV,
     MIXO_HOME,
@@ -58,8 +58,13 @@ def configure_dagster_home() -> None:
 
 
 @contextmanager
-def local_stack(time_scale: float) -> Iterator[Stack]:
-    """Start what is missing (database, mock API), export the environment, stop it on exit."""
+def local_stack(time_scale: float, *, single_process: bool) -> Iterator[Stack]:
+    """Start what is missing (database, mock API), export the environment, stop it on exit.
+
+    ``single_process``: every run will execute in this process (``make run``). A mock started
+    here is private to it, so the per-process rate budget is exact and the shared PostgreSQL one
+    (the code location's default, for runs launched by the daemon) would only add its latency.
+    """
     database_external = bool(os.environ.get(DATABASE_URL_ENV))
     configure_dagster_home()
     client_id = os.environ.get(CLIENT_ID_ENV) or "default"
@@ -86,6 +91,8 @@ def local_stack(time_scale: float) -> Iterator[Stack]:
         os.environ.setdefault(EMAIL_ENV, DEFAULT_EMAIL)
         os.environ.setdefault(PASSWORD_ENV, DEFAULT_PASSWORD)
         os.environ[TIME_SCALE_ENV] = str(time_scale)
+        if single_process:
+            os.environ.setdefault(RATE_LIMIT_BACKEND_ENV, "memory")
         try:
             yield Stack(
                 database_external=database_external,
