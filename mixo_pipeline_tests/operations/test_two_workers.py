@@ -1,0 +1,98 @@
+"""Two independent run workers (separate processes, each with its own resources) sync
+overlapping accounts against one PostgreSQL: each account stays within its rate limit as the
+platform counts it, and no campaign is lost or duplicated."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+from mixo_pipeline.accounts import ACCOUNTS_FILE_ENV
+from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS_NAME
+from mixo_pipeline.local_postgres import EmbeddedPostgres, dagster_storage_url
+from mixo_pipeline.storage.schema import campaigns
+from mixo_pipeline_tests.operations.conftest import FAST, QUIET, write_accounts_file
+from mock_api import MockConfig, MockServer
+from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CAMPAIGNS = 40
+KEYS = ["client_1", "client_2", "client_3", "client_4"]
+
+
+def _dagster_home(tmp_path: Path, embedded_postgres: EmbeddedPostgres) -> Path:
+    embedded_postgres.drop_database("mixo_ops_dagster")
+    url = dagster_storage_url(embedded_postgres.create_database("mixo_ops_dagster"))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        f"storage:\n  postgres:\n    postgres_url: {json.dumps(url)}\n"
+        "telemetry:\n  enabled: false\n"
+    )
+    return home
+
+
+def test_two_workers_share_each_accounts_budget(
+    tmp_path, embedded_postgres, ops_database_url, ops_db
+) -> None:
+    home = _dagster_home(tmp_path, embedded_postgres)
+    with MockServer(MockConfig(port=0, accounts=len(KEYS), campaigns=CAMPAIGNS, **QUIET)) as mock:
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            ACCOUNTS_FILE_ENV: str(write_accounts_file(tmp_path / "a.json", mock.url, KEYS)),
+            "AD_PLATFORM_API_URL": mock.url,
+            "AD_PLATFORM_EMAIL": DEFAULT_EMAIL,
+            "AD_PLATFORM_PASSWORD": DEFAULT_PASSWORD,
+            "AD_PLATFORM_TIME_SCALE": str(FAST),
+            "DATABASE_URL": ops_database_url,
+            **{f"{k.upper()}_PASSWORD": f"{k}-password" for k in KEYS},
+        }
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, KEYS)
+
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "mixo_pipeline.accounts_worker", "--from", a, "--to", b],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for a, b in (("client_1", "client_3"), ("client_2", "client_4"))
+        ]
+        outputs = [w.communicate(timeout=240) for w in workers]
+        stats = mock.stats()
+
+    for worker, (out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-3000:]
+        assert json.loads(out.strip().splitlines()[-1])["success"] is True
+
+    limit = stats["config"]["rate_limit"]
+    for key in KEYS:
+        client = stats["clients"][key]
+        assert client["refused_429"] == 0, (key, client)
+        assert client["max_admitted_in_window"] <= limit, (key, client)
+        assert client["syncs_completed"] >= CAMPAIGNS
+    # Both workers really worked on the shared accounts: they were listed twice.
+    for key in ("client_2", "client_3"):
+        assert stats["clients"][key]["endpoints"]["list"]["admitted"] >= 2 * (CAMPAIGNS // 10)
+
+    with ops_db.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                campaigns.c.client_id, sa.func.count(), sa.func.count(sa.distinct(campaigns.c.id))
+            )
+            .where(campaigns.c.removed_at.is_(None))
+            .group_by(campaigns.c.client_id)
+        ).all()
+    assert {cid: (n, distinct) for cid, n, distinct in rows} == dict.fromkeys(
+        KEYS, (CAMPAIGNS, CAMPAIGNS)
+    )
