@@ -7,7 +7,10 @@ touches a developer's ``.mixo/`` data.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,12 +21,16 @@ TEST_DATABASE = "mixo_test"
 
 
 @pytest.fixture(scope="session")
-def embedded_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = start_embedded_postgres(tmp_path_factory.mktemp("pg") / "data", cleanup="delete")
+def embedded_postgres() -> Iterator[EmbeddedPostgres]:
+    # A directory of its own rather than pytest's tmp_path: pytest prunes old numbered tmp dirs,
+    # and a concurrent pytest session would prune a live server's data directory.
+    root = Path(tempfile.mkdtemp(prefix="mixo-test-pg-"))
+    server = start_embedded_postgres(root / "data", cleanup="delete")
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
