@@ -8,6 +8,10 @@ Freshness is watched the same way: when Dagster's freshness daemon moves an asse
 ``FreshnessPolicy`` (``campaigns``) to WARN or FAIL, that state change is alerted, so a sync that
 silently stopped running is noticed too.
 
+A partitioned check evaluated over a batch of accounts in one run records one evaluation per
+account plus a partitionless summary of the batch; the per-account evaluations are alerted and the
+summary is not, so the channel gets one alert per failing account, not one more per run.
+
 Exactly once: the cursor keeps, per check, a watermark (every execution record at or below it is
 settled: alerted, passed, or never ran) and the ids already alerted above it; and, per asset, the
 freshness state change last alerted. An alert whose webhook POST fails is not marked sent: it is
@@ -149,8 +153,13 @@ def collect_check_alerts(
     state: AlertState,
     webhook: AlertWebhookResource,
     now: float,
+    partitioned: frozenset[dg.AssetCheckKey] = frozenset(),
 ) -> list[_Pending]:
-    """Failed evaluations not yet alerted, oldest first; advances each check's watermark."""
+    """Failed evaluations not yet alerted, oldest first; advances each check's watermark.
+
+    ``partitioned`` names the checks defined per partition: their partitionless evaluations are
+    batch summaries of per-partition ones, and are not alerted a second time.
+    """
     pending: list[_Pending] = []
     for key in sorted(check_keys, key=_check_label):
         label = _check_label(key)
@@ -174,6 +183,8 @@ def collect_check_alerts(
             if first_sight and now - record.create_timestamp > FIRST_LOOKBACK_S:
                 continue
             alert = _check_alert(record, webhook)
+            if alert is not None and alert.partition is None and key in partitioned:
+                continue  # the batch summary of per-account evaluations alerted on their own
             if alert is not None:
                 pending.append(_Pending(label, record.id, alert))
                 unsettled.append(record.id)
@@ -248,8 +259,10 @@ def data_quality_alert_sensor(
     state = AlertState.from_cursor(context.cursor)
     asset_graph = context.repository_def.asset_graph
     now = time.time()
+    check_keys = asset_graph.asset_check_keys
+    partitioned = frozenset(k for k in check_keys if asset_graph.get(k).partitions_def is not None)
     check_alerts = collect_check_alerts(
-        context.instance, asset_graph.asset_check_keys, state, alert_webhook, now
+        context.instance, check_keys, state, alert_webhook, now, partitioned
     )
     fresh_keys = [n.key for n in asset_graph.asset_nodes if n.freshness_policy_or_from_metadata]
     freshness_alerts = collect_freshness_alerts(context.instance, fresh_keys, state)
