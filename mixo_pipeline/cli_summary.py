@@ -26,7 +26,8 @@ CHECKS = ("campaigns_complete", "campaigns_unique", "campaigns_valid")
 class Summary:
     run_succeeded: bool
     synced: int
-    total: int
+    total: int | None
+    """The listing's ``total``; None when this run stored no listing (it failed before)."""
     duplicates: int
     checks_passed: list[str]
     checks_failed: list[str]
@@ -40,6 +41,7 @@ class Summary:
     def ok(self) -> bool:
         return (
             self.run_succeeded
+            and self.total is not None
             and self.total > 0
             and self.synced == self.total
             and not self.checks_failed
@@ -48,10 +50,11 @@ class Summary:
 
     def line(self) -> str:
         verdict = "Sync complete" if self.ok else "Sync incomplete"
-        parts = [
-            f"{verdict}: {self.synced}/{self.total} campaigns synced",
-            f"{self.duplicates} duplicates",
-        ]
+        if self.total is None:
+            synced = f"{verdict}: no campaigns synced (this run stored no listing)"
+        else:
+            synced = f"{verdict}: {self.synced}/{self.total} campaigns synced"
+        parts = [synced, f"{self.duplicates} duplicates"]
         if self.checks_passed:
             parts.append("checks passed: " + ", ".join(self.checks_passed))
         if self.checks_failed:
@@ -82,13 +85,16 @@ def summarize(
     wall_s: float,
 ) -> Summary:
     stats = _api_stats(result)
+    synced, total, duplicates = 0, None, 0
     try:
         complete = quality.completeness(engine, client_id)
+    except NoCycleError:
+        complete = None
+    # Only this run's cycle counts: an older listing left in place is not this run's work.
+    if complete is not None and complete.cycle_id == result.run_id:
         unique = quality.uniqueness(engine, client_id)
         synced, total = complete.synced, complete.total
         duplicates = len(unique.table_duplicates) + len(unique.raw_duplicates)
-    except NoCycleError:
-        synced = total = duplicates = 0
     passed, failed = [], []
     for evaluation in result.get_asset_check_evaluations():
         name = evaluation.check_name
