@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -68,7 +68,7 @@ class _Call:
     read_timeout: float
     params: dict[str, Any] | None = None
     json: Any = None
-    sends: int = field(default=0)
+    sends: int = 0
 
 
 @dataclass
@@ -256,9 +256,7 @@ class AdPlatformClient:
             token = self._tokens.get()  # the same token unless the wait outlived it
             call.sends += 1
             response, status = self._send(
-                call,
-                {"Authorization": f"Bearer {token}", "X-Client-ID": self.account.client_id},
-                call.read_timeout,
+                call, {"Authorization": f"Bearer {token}", "X-Client-ID": self.account.client_id}
             )
             self.stats.record_response(call.endpoint, status)
             if response is not None and 200 <= response.status_code < 300:
@@ -325,7 +323,7 @@ class AdPlatformClient:
         self._limiter.pause(wait)
 
     def _send(
-        self, call: _Call, headers: dict[str, str], read_timeout: float
+        self, call: _Call, headers: dict[str, str]
     ) -> tuple[requests.Response | None, int | str]:
         """One HTTP request; transport failures become the statuses ``timeout`` etc."""
         try:
@@ -335,7 +333,7 @@ class AdPlatformClient:
                 params=call.params,
                 json=call.json,
                 headers=headers,
-                timeout=(self.settings.connect_timeout, read_timeout),
+                timeout=(self.settings.connect_timeout, call.read_timeout),
             )
         except (
             requests.Timeout,
@@ -373,7 +371,7 @@ class AdPlatformClient:
         while True:
             requested_wall, requested_mono = time.time(), time.monotonic()
             call.sends += 1
-            response, status = self._send(call, headers, call.read_timeout)
+            response, status = self._send(call, headers)
             self.stats.record_response("auth", status)
             if response is not None and response.status_code == 200:
                 token = token_from_response(
