@@ -4,9 +4,10 @@
 
 A deployment runs each Dagster run in its own worker (a process, container or pod) that builds
 its own resources. This module does exactly that from the command line: it loads the code
-location, binds the ``ad_platform`` resource to the **shared PostgreSQL rate-limit budget**
-(``DATABASE_URL``), and executes ``campaign_sync_job`` for the partitions ``--from``..``--to`` on
-the instance of ``DAGSTER_HOME``. Two of these on two machines syncing overlapping accounts
+location with the ``ad_platform`` resource on the **shared PostgreSQL rate-limit budget**
+(``AD_PLATFORM_RATE_LIMIT_BACKEND=postgres``, tables in ``DATABASE_URL``), and executes
+``campaign_sync_job`` for the partitions ``--from``..``--to`` on the instance of
+``DAGSTER_HOME``. Two of these on two machines syncing overlapping accounts
 together stay within each account's limit, because every permit comes from the same table.
 
 The multi-worker simulation test and ``benchmarks/scale.py`` use it; operators can use it to sync
@@ -26,37 +27,18 @@ import time
 import dagster as dg
 
 from mixo_pipeline.defs.operations.sync_targets import RANGE_END_TAG, RANGE_START_TAG, SYNC_JOB_NAME
+from mixo_pipeline.defs.resources import RATE_LIMIT_BACKEND_ENV
 
 SHARED_BUDGET_ENV = "DATABASE_URL"
 
 
-def shared_budget_definitions(defs: dg.Definitions) -> dg.Definitions:
-    """``defs`` with the ``ad_platform`` budget moved to PostgreSQL (``DATABASE_URL``)."""
-    resources = dict(defs.resources or {})
-    bound = resources["ad_platform"]
-    # Rebuilt through the constructor (keeping every field, EnvVar bindings included) so Dagster
-    # configures the run's resource with the shared backend, not the original's config.
-    fields = {name: getattr(bound, name) for name in type(bound).model_fields}
-    resources["ad_platform"] = type(bound)(
-        **{
-            **fields,
-            "rate_limit_backend": "postgres",
-            "rate_limit_postgres_url": dg.EnvVar(SHARED_BUDGET_ENV),
-        }
-    )
-    return dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        jobs=defs.jobs,
-        resources=resources,
-    )
-
-
 def run_range(first: str, last: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     """Execute ``campaign_sync_job`` for partitions ``first``..``last`` (a single key if equal)."""
+    # The shared budget is this worker's point: pin it before the code location reads it.
+    os.environ[RATE_LIMIT_BACKEND_ENV] = "postgres"
     from mixo_pipeline.definitions import defs as load_defs
 
-    job = shared_budget_definitions(load_defs()).resolve_job_def(SYNC_JOB_NAME)
+    job = load_defs().resolve_job_def(SYNC_JOB_NAME)
     if first == last:
         return job.execute_in_process(instance=instance, partition_key=first, raise_on_error=False)
     return job.execute_in_process(
