@@ -1,1 +1,1 @@
-"""mixo-pipeline: the ad platform's campaigns mirrored into PostgreSQL, as a Dagster code location."""
+"""An ad platform's campaigns mirrored into PostgreSQL, as a Dagster code location."""

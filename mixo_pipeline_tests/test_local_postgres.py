@@ -54,5 +54,5 @@ def test_urls_name_their_driver(url: str, driver_url: str) -> None:
 
 
 def test_non_postgres_url_is_refused_with_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="DATABASE_URL must be a PostgreSQL URL.*'sqlite'"):
+    with pytest.raises(ValueError, match=r"DATABASE_URL must be a PostgreSQL URL.*'sqlite'"):
         local_postgres.sqlalchemy_url("sqlite:///x.db")
