@@ -39,7 +39,9 @@ def _recovery_tick(p, instance, cursor):
     return result
 
 
-def test_outage_mid_run_then_recovery_to_100_of_100(pipeline, instance, monkeypatch, ops_db):
+def test_outage_then_recovery_to_100_of_100_without_duplicates(
+    pipeline, instance, monkeypatch, ops_db
+):
     monkeypatch.setenv(ACCOUNTS_PER_RUN_ENV, "5")
     p = pipeline(5, campaigns=100)
     keys = p.client_ids
