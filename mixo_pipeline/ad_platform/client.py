@@ -112,8 +112,10 @@ class AdPlatformClient:
         self.close()
 
     def close(self) -> None:
-        """Close pooled connections. The rate-limit budget outlives the client (it is shared)."""
+        """Close pooled connections and let go of the rate-limit budget (which is shared, so it
+        outlives this client; only a Postgres backend's pool closes, with its last client)."""
         self._session.close()
+        self._limiter.close()
 
     # ---------------------------------------------------------------- public calls
 
