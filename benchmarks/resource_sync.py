@@ -12,6 +12,11 @@ matched to the mock), and prints:
 - 429s served and the mock's largest count admitted in one window (must not exceed N);
 - the client's retries and every campaign's outcome.
 
+``--backend postgres`` keeps the budget in PostgreSQL, as the code location does by default:
+the database named by ``DATABASE_URL`` when set, else a throwaway embedded server in a temporary
+directory. ``--runs K`` repeats the whole measurement K times (a fresh mock each time, the same
+budget) and ends with one summary line.
+
 Usage: ``.venv/bin/python benchmarks/resource_sync.py --time-scale 0.1`` (about 1.5 minutes);
 ``--time-scale 1`` takes about 14 minutes. Not a test: it prints figures, nothing asserts.
 """
@@ -20,27 +25,57 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 from mixo_pipeline.ad_platform import Account, AdPlatformClient, ClientSettings
+from mixo_pipeline.ad_platform.settings import RATE_LIMIT_BACKENDS
+from mixo_pipeline.local_postgres import DATABASE_URL_ENV, start_embedded_postgres
 from mock_api import MockProcess
 from mock_api.accounts import DEFAULT_CLIENT_ID, DEFAULT_EMAIL, DEFAULT_PASSWORD
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--time-scale", type=float, default=0.1, help="the mock's and client's")
-    parser.add_argument("--seed", default="random", help="mock failure seed (default: random)")
-    parser.add_argument("--verbose", action="store_true", help="log every retry")
-    args = parser.parse_args()
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.ERROR,
-        format="%(asctime)s %(threadName)s %(message)s",
-    )
+@dataclass(frozen=True)
+class RunFigures:
+    refused_429: int
+    max_in_window: int
+    limit: int
+    efficiency: float
+    failed: int
 
-    mock_args = ["--time-scale", str(args.time_scale), "--seed", str(args.seed)]
+
+@contextmanager
+def budget_database(backend: str) -> Iterator[str | None]:
+    """The database URL of the postgres budget (``None`` for memory)."""
+    if backend != "postgres":
+        yield None
+        return
+    if os.environ.get(DATABASE_URL_ENV):
+        yield os.environ[DATABASE_URL_ENV]
+        return
+    root = Path(tempfile.mkdtemp(prefix="mixo-bench-pg-"))
+    server = start_embedded_postgres(root / "data", cleanup="delete")
+    try:
+        yield server.create_database("mixo_bench_budget")
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_once(time_scale: float, seed: str, backend: str, database_url: str | None) -> RunFigures:
+    mock_args = ["--time-scale", str(time_scale), "--seed", seed]
     with MockProcess(mock_args) as mock:
-        settings = ClientSettings(time_scale=args.time_scale)
+        settings = ClientSettings(
+            time_scale=time_scale,
+            rate_limit_backend=backend,  # type: ignore[arg-type]
+            rate_limit_postgres_url=database_url,
+        )
         account = Account(DEFAULT_CLIENT_ID, mock.url, DEFAULT_EMAIL, DEFAULT_PASSWORD)
         started, started_wall = time.monotonic(), time.time()
         with AdPlatformClient(settings, account) as client:
@@ -61,7 +96,7 @@ def main() -> None:
     # admission, beyond one sync: a hang or backoff in the last window).
     pacing = mine["last_admitted_at"] - mine["first_admitted_at"] - (admitted - 1) // limit * window
     tail = started_wall + wall - mine["last_admitted_at"] - config["sync_latency_s"]
-    print(f"time scale          {args.time_scale}")
+    print(f"time scale          {time_scale}  (budget: {backend})")
     synced = len(results) - len(failed)
     print(f"campaigns synced    {synced} of {len(results)} (failed: {len(failed)})")
     print(f"wall                {wall:.2f} s")
@@ -81,6 +116,46 @@ def main() -> None:
     )
     for result in failed:
         print(f"  failed {result.campaign_id}: {result.error}")
+    return RunFigures(
+        refused_429=mine["refused_429"],
+        max_in_window=mine["max_admitted_in_window"],
+        limit=limit,
+        efficiency=floor / wall,
+        failed=len(failed),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--time-scale", type=float, default=0.1, help="the mock's and client's")
+    parser.add_argument("--seed", default="random", help="mock failure seed (default: random)")
+    parser.add_argument(
+        "--backend", choices=RATE_LIMIT_BACKENDS, default="memory", help="where the budget lives"
+    )
+    parser.add_argument("--runs", type=int, default=1, help="repeat the measurement K times")
+    parser.add_argument("--verbose", action="store_true", help="log every retry")
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(asctime)s %(threadName)s %(message)s",
+    )
+
+    figures: list[RunFigures] = []
+    with budget_database(args.backend) as database_url:
+        for run in range(1, args.runs + 1):
+            if args.runs > 1:
+                print(f"--- run {run} of {args.runs}")
+            figures.append(run_once(args.time_scale, args.seed, args.backend, database_url))
+    if len(figures) > 1:
+        efficiencies = sorted(f.efficiency for f in figures)
+        print(
+            f"=== {len(figures)} runs ({args.backend}, time scale {args.time_scale}): "
+            f"429s {[f.refused_429 for f in figures]}, "
+            f"max in one window {max(f.max_in_window for f in figures)} (N {figures[0].limit}), "
+            f"failed campaigns {sum(f.failed for f in figures)}, efficiency min "
+            f"{efficiencies[0]:.4f} median {efficiencies[len(efficiencies) // 2]:.4f} "
+            f"max {efficiencies[-1]:.4f}"
+        )
 
 
 if __name__ == "__main__":
