@@ -60,18 +60,29 @@ from mixo_pipeline.local_postgres import libpq_conninfo
 LIMITER_BUFFER_MS = 3
 _POOL_MAX_SIZE = 4
 _SLUG = re.compile(r"[^a-z0-9]+")
-# Session settings of the budget's connections (libpq ``options``, no extra round trip):
+# Session settings of the budget's connections, set once per connection (_configure_session):
 # - TimeZone UTC: the bucket's column is a TIMESTAMP without time zone, and pyrate-limiter's own
 #   queries convert it through the session's zone, so every process must use the same zone
-#   (PGTZ may differ between machines) and one without DST (an ambiguous hour would reorder the
-#   log).
+#   (PGTZ may differ between machines, and libpq's PGTZ overrides startup options) and one
+#   without DST (an ambiguous hour would reorder the log).
 # - synchronous_commit off: the commit sits between the permit's stamp and the send, and an
 #   fsync under I/O load takes tens of milliseconds. The commit is still atomic and visible to
 #   other sessions at once; a database crash could lose the last permits of a fraction of a
 #   second, which at worst costs one 429 (handled) after the crash.
 # - lock_timeout: the table lock is waited for (no busy retries); a holder stuck longer than this
 #   is reported as contention and retried.
-_SESSION_OPTIONS = "-c TimeZone=UTC -c synchronous_commit=off -c lock_timeout=10s"
+_SESSION_SETUP = (
+    "SET TIME ZONE 'UTC'",
+    "SET synchronous_commit = off",
+    "SET lock_timeout = '10s'",
+)
+
+
+def _configure_session(conn: Any) -> None:
+    """Pool ``configure`` hook: the session settings above, committed so the connection idles."""
+    for statement in _SESSION_SETUP:
+        conn.execute(statement)
+    conn.commit()
 
 
 class _FreshTimestamps:
@@ -216,7 +227,7 @@ class ClientBucketFactory(BucketFactory):
             assert self._conninfo is not None
             self._pool = ConnectionPool(
                 self._conninfo,
-                kwargs={"options": _SESSION_OPTIONS},
+                configure=_configure_session,
                 min_size=1,
                 max_size=_POOL_MAX_SIZE,
                 open=True,

@@ -105,3 +105,26 @@ def test_the_pool_closes_with_the_last_client_of_the_budget(budget_url: str) -> 
             assert conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one() == 3
     finally:
         engine.dispose()
+
+
+def test_stamps_read_back_as_utc_whatever_the_client_machines_zone(
+    budget_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # libpq sends PGTZ as the session's zone; the bucket's column has no zone, and pyrate-
+    # limiter's peek and leak convert through the session's, so a machine in another zone
+    # would read every permit as hours old (and leak the shared budget away).
+    monkeypatch.setenv("PGTZ", "Asia/Tokyo")
+    settings = fast_settings(
+        rate_limit_backend="postgres", rate_limit_postgres_url=budget_url, rate_limit_requests=7
+    )
+    base_url = f"http://zone-{uuid.uuid4().hex}.invalid"
+    limiter = RequestRateLimiter(settings, base_url, "default")
+    try:
+        limiter.acquire()
+        bucket = rate_limit._budgets._factories[limiter._key]._buckets[limiter.name]
+        newest = bucket.peek(0)
+        assert newest is not None
+        assert abs(newest.timestamp / 1000 - time.time()) < 5
+    finally:
+        limiter.close()
+    assert abs(_newest_stamp(budget_url, base_url) - time.time()) < 5
