@@ -1,0 +1,79 @@
+"""Accounts' rate-limit budgets do not hold each other up inside one process.
+
+A run syncs many accounts in threads of one process. A slow permit for one account (with the
+Postgres backend every ``put`` is several database round trips) must not stall the permits of
+the others, which a limiter shared by all budgets did: it holds one lock around every ``put``.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import pytest
+
+from mixo_pipeline.ad_platform import ClientSettings, rate_limit
+from mixo_pipeline.ad_platform.rate_limit import RequestRateLimiter
+
+# Bounds how long a broken implementation can hang the test; a correct one never waits on it.
+STUCK_S = 10.0
+# The stalled put outlasts that bound by far, until the test releases it.
+STALL_S = 6 * STUCK_S
+
+
+def test_a_stalled_permit_of_one_account_does_not_block_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = ClientSettings(rate_limit_requests=3, time_scale=0.01)
+    base_url = f"http://isolation-{uuid.uuid4().hex}.invalid"
+    stalled = RequestRateLimiter(settings, base_url, "stalled")
+    others = [RequestRateLimiter(settings, base_url, f"other_{i}") for i in range(3)]
+
+    inside_put, release = threading.Event(), threading.Event()
+    original_put = rate_limit._FreshInMemoryBucket.put
+
+    def put(self: Any, item: Any) -> Any:
+        if item.name == stalled.name:
+            inside_put.set()
+            release.wait(STALL_S)
+        return original_put(self, item)
+
+    monkeypatch.setattr(rate_limit._FreshInMemoryBucket, "put", put)
+
+    stalled_thread = threading.Thread(target=stalled.acquire)
+    stalled_thread.start()
+    admitted: list[str] = []
+
+    def take_all() -> None:
+        for limiter in others:
+            for _ in range(settings.rate_limit_requests):
+                limiter.acquire()
+            admitted.append(limiter.name)
+
+    others_thread = threading.Thread(target=take_all)
+    try:
+        assert inside_put.wait(STUCK_S)
+        others_thread.start()
+        others_thread.join(STUCK_S)
+        # Each other account's full budget was granted while "stalled" was still inside put.
+        assert admitted == [limiter.name for limiter in others]
+        assert stalled_thread.is_alive()
+    finally:
+        release.set()
+        stalled_thread.join()
+        others_thread.join()
+
+
+def test_clients_of_one_account_share_its_budget_and_others_do_not() -> None:
+    settings = ClientSettings(rate_limit_requests=2, time_scale=0.01)
+    base_url = f"http://isolation-{uuid.uuid4().hex}.invalid"
+    first = RequestRateLimiter(settings, base_url, "acct")
+    second = RequestRateLimiter(settings, base_url, "acct")
+    other = RequestRateLimiter(settings, base_url, "other")
+
+    first.acquire()
+    second.acquire()
+    # Both permits of "acct" are spent across its two clients: a third must wait a window.
+    assert not first._budget.limiter.try_acquire(first.name, blocking=False)
+    assert other._budget.limiter.try_acquire(other.name, blocking=False)
