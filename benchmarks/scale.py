@@ -18,9 +18,11 @@ worker drawing permits from the shared PostgreSQL rate-limit budget. It prints p
 - CPU seconds of all of them;
 - 429s served, largest count admitted in one window for any account, campaigns stored.
 
-Usage: ``.venv/bin/python benchmarks/scale.py`` (time scale 0.1: about 5 minutes in all).
+Usage: ``.venv/bin/python benchmarks/scale.py`` (time scale 0.1: about 10 minutes in all).
 Not a test: it prints figures, nothing asserts. Uses the embedded PostgreSQL (or
-``DATABASE_URL``) with its own databases ``mixo_bench`` and ``mixo_bench_dagster``.
+``DATABASE_URL``) with databases of its own, ``mixo_bench_<pid>`` and
+``mixo_bench_<pid>_dagster``, dropped after each size, so concurrent runs on one server do not
+drop each other's.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ from mock_api import MockProcess
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "mixo_bench"
-BENCH_DAGSTER_DB = "mixo_bench_dagster"
+BENCH_DB = f"mixo_bench_{os.getpid()}"
+BENCH_DAGSTER_DB = f"{BENCH_DB}_dagster"
 GIB = 1024**3
 
 
@@ -138,11 +140,20 @@ def postgres_processes(data_dir: Path | None) -> list[psutil.Process]:
         return []
 
 
-def fresh_database(admin_url: str, name: str) -> str:
+def drop_database(admin_url: str, name: str) -> None:
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    drop_database(admin_url, name)
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     finally:
         engine.dispose()
@@ -239,6 +250,8 @@ def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path
             .where(campaigns.c.removed_at.is_(None))
         ).scalar_one()
     engine.dispose()
+    for name in (BENCH_DB, BENCH_DAGSTER_DB):
+        drop_database(admin_url, name)
     return Figures(
         accounts=n,
         wall_s=wall,
