@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from mixo_pipeline.defs.resources import CLIENT_ID_ENV, RATE_LIMIT_BACKEND_ENV, TIME_SCALE_ENV
+from mixo_pipeline.defs.resources import CLIENT_ID_ENV, TIME_SCALE_ENV
 from mixo_pipeline.local_postgres import (
     DATABASE_URL_ENV,
     MIXO_HOME,
@@ -58,12 +58,11 @@ def configure_dagster_home() -> None:
 
 
 @contextmanager
-def local_stack(time_scale: float, *, single_process: bool) -> Iterator[Stack]:
+def local_stack(time_scale: float) -> Iterator[Stack]:
     """Start what is missing (database, mock API), export the environment, stop it on exit.
 
-    ``single_process``: every run will execute in this process (``make run``). A mock started
-    here is private to it, so the per-process rate budget is exact and the shared PostgreSQL one
-    (the code location's default, for runs launched by the daemon) would only add its latency.
+    The rate-limit budget is the code location's default, the PostgreSQL one, as in production:
+    ``make run`` exercises the same path as the runs the daemon launches.
     """
     database_external = bool(os.environ.get(DATABASE_URL_ENV))
     configure_dagster_home()
@@ -91,8 +90,6 @@ def local_stack(time_scale: float, *, single_process: bool) -> Iterator[Stack]:
         os.environ.setdefault(EMAIL_ENV, DEFAULT_EMAIL)
         os.environ.setdefault(PASSWORD_ENV, DEFAULT_PASSWORD)
         os.environ[TIME_SCALE_ENV] = str(time_scale)
-        if single_process:
-            os.environ.setdefault(RATE_LIMIT_BACKEND_ENV, "memory")
         try:
             yield Stack(
                 database_external=database_external,

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     time_scale = 1.0 if args.realistic else args.time_scale
     try:
-        with local_stack(time_scale, single_process=not args.ui) as stack:
+        with local_stack(time_scale) as stack:
             describe(stack)
             if args.ui:
                 with dg.DagsterInstance.get() as instance:
