@@ -53,8 +53,12 @@ class ClientSettings:
     """Read timeout of the login call (scaled)."""
     health_timeout_s: float = 2.0
     """Connect and read timeout of the health probe (scaled)."""
-    max_attempts: int = 8
-    """Attempts per call against errors (5xx, timeouts, connection errors), the first included."""
+    max_attempts: int = 10
+    """Attempts per call against errors (5xx, timeouts, connection errors), the first included.
+
+    Against the documented 30% of failing requests (20% 503s, 10% hangs) a campaign exhausts 10
+    attempts with probability 0.3**10 ~ 6e-6: about one in 1,700 syncs of 100 campaigns, where 8
+    attempts left one in 150. The extra attempts cost nothing unless the failures happen."""
     backoff_base_s: float = 0.5
     """Upper bound of the first backoff; doubles every attempt (scaled)."""
     backoff_cap_s: float = 30.0
