@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test ui mock lint format bench clean
+.PHONY: run test ui dg mock lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 ## make ui: the Dagster UI and daemon (dg dev) on the same Postgres-backed instance as make run.
 ui: $(STAMP)
 	$(BIN)/python -m mixo_pipeline.main --ui $(ARGS)
+
+## make dg ARGS="check defs": any dg command on the same stack (database, mock, instance).
+dg: $(STAMP)
+	$(BIN)/python -m mixo_pipeline.main --dg $(ARGS)
 
 ## make mock ARGS="--time-scale 0.1": the mock ad platform alone.
 mock: $(STAMP)

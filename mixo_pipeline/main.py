@@ -5,7 +5,9 @@
 ``raw_campaign_pages`` → ``campaign_sync_records`` → ``campaigns`` and their checks for the
 default account through the PostgreSQL-backed Dagster instance of ``dagster.yaml`` (so the run
 is in ``make ui``'s history), prints progress and a one-line summary, and exits non-zero when
-the sync is incomplete or a check fails. ``--ui`` prepares the same stack and runs ``dg dev``.
+the sync is incomplete or a check fails. ``--ui`` prepares the same stack and runs ``dg dev``;
+``--dg ARGS...`` runs any other ``dg`` command there (``dg check defs``, ``dg launch ...``), since
+``dagster.yaml`` reads the instance's storage from the environment the stack sets.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     pace.add_argument(
         "--realistic",
         action="store_true",
-        help="run the mock at the platform's true pace (time scale 1: about 11 minutes)",
+        help="run the mock at the platform's true pace (time scale 1: about 15 to 17 minutes)",
     )
     pace.add_argument(
         "--time-scale",
@@ -46,7 +48,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_TIME_SCALE,
         help=f"time scale of the mock and the client (default {DEFAULT_TIME_SCALE})",
     )
-    parser.add_argument("--ui", action="store_true", help="open the Dagster UI (dg dev) instead")
+    command = parser.add_mutually_exclusive_group()
+    command.add_argument("--ui", action="store_true", help="open the Dagster UI (dg dev) instead")
+    command.add_argument(
+        "--dg",
+        nargs=argparse.REMAINDER,
+        metavar="ARGS",
+        help="run `dg ARGS` (e.g. `check defs`) on the stack instead of the job",
+    )
     return parser.parse_args(argv)
 
 
@@ -104,16 +113,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_ui() -> int:
-    """``dg dev`` (webserver + daemon) on the stack, in the foreground until Ctrl-C or SIGTERM.
+def run_dg(args: list[str]) -> int:
+    """``dg ARGS`` on the stack, in the foreground until it ends, Ctrl-C or SIGTERM.
 
-    On either, ``dg dev`` gets the SIGINT it expects for a graceful shutdown of the webserver,
-    daemon and code server; the stack (mock, embedded PostgreSQL) stops after it.
+    On either signal, ``dg`` gets the SIGINT it expects for a graceful shutdown (``dg dev``'s
+    webserver, daemon and code server); the stack (mock, embedded PostgreSQL) stops after it.
     """
     dg_cli = Path(sys.executable).with_name("dg")
     # dg compares the active virtualenv with the project's; they are the same interpreter here.
     env = {**os.environ, "VIRTUAL_ENV": sys.prefix}
-    process = subprocess.Popen([str(dg_cli), "dev"], cwd=REPO_ROOT, env=env)
+    process = subprocess.Popen([str(dg_cli), *args], cwd=REPO_ROOT, env=env)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return process.wait()
@@ -134,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with local_stack(time_scale) as stack:
             describe(stack)
-            if args.ui:
+            if args.ui or args.dg:
                 with dg.DagsterInstance.get() as instance:
                     ensure_partition(instance, stack.client_id)
-                return run_ui()
+                return run_dg(["dev"] if args.ui else args.dg)
             return run_pipeline(stack)
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
