@@ -22,10 +22,13 @@ class StoredPage:
 
 @dataclass(frozen=True)
 class Cycle:
-    """An account's current sync cycle (the run that started it) and its stored pages."""
+    """An account's current sync cycle and its stored pages."""
 
     client_id: str
     cycle_id: str
+    """The run that started the cycle (a later run that resumed the cycle keeps its id)."""
+    run_id: str
+    """The run that fetched the stored pages: the cycle's latest listing."""
     pages: tuple[StoredPage, ...]
 
     @property
@@ -80,6 +83,7 @@ def load_cycle(engine: sa.Engine, client_id: str) -> Cycle:
     query = (
         sa.select(
             raw_campaign_pages.c.cycle_id,
+            raw_campaign_pages.c.run_id,
             raw_campaign_pages.c.page,
             raw_campaign_pages.c.total,
             raw_campaign_pages.c.body,
@@ -97,5 +101,6 @@ def load_cycle(engine: sa.Engine, client_id: str) -> Cycle:
     return Cycle(
         client_id=client_id,
         cycle_id=rows[0].cycle_id,
+        run_id=rows[0].run_id,
         pages=tuple(StoredPage(page=r.page, total=r.total, body=r.body) for r in rows),
     )

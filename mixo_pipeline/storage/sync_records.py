@@ -12,7 +12,7 @@ from mixo_pipeline.storage.schema import campaign_sync_records as records
 
 
 def succeeded_ids(engine: sa.Engine, client_id: str, cycle_id: str) -> set[str]:
-    """Campaigns already synced successfully in this cycle (skipped by a re-executed run)."""
+    """Campaigns already synced successfully in this cycle (skipped when the cycle continues)."""
     query = sa.select(records.c.campaign_id).where(
         records.c.client_id == client_id,
         records.c.cycle_id == cycle_id,
@@ -20,6 +20,15 @@ def succeeded_ids(engine: sa.Engine, client_id: str, cycle_id: str) -> set[str]:
     )
     with engine.connect() as conn:
         return set(conn.scalars(query))
+
+
+def first_recorded_at(engine: sa.Engine, client_id: str, cycle_id: str) -> datetime | None:
+    """When the cycle's first sync result was recorded (its age); ``None`` if it has none."""
+    query = sa.select(sa.func.min(records.c.recorded_at)).where(
+        records.c.client_id == client_id, records.c.cycle_id == cycle_id
+    )
+    with engine.connect() as conn:
+        return conn.scalar(query)
 
 
 def record_result(

@@ -10,6 +10,9 @@ restarting the code server, as with any definition change).
 - ``MIXO_FRESHNESS_INTERVALS`` (default ``2``): ``campaigns`` fails freshness after this many
   schedule intervals without a materialization, and warns half an interval past the first.
 - ``MIXO_ACCOUNTS_PER_RUN`` (default ``50``): the most accounts one run syncs (threads inside it).
+- ``MIXO_CYCLE_RESUME_MAX_AGE_S`` (default: one schedule interval): a new run resumes an account's
+  unfinished sync cycle only if the cycle's first sync was recorded less than this many seconds
+  ago; ``0`` never resumes. Read by the sync step when it runs (:mod:`mixo_pipeline.sync.cycle`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ DEFAULT_FRESHNESS_INTERVALS = 2.0
 
 ACCOUNTS_PER_RUN_ENV = "MIXO_ACCOUNTS_PER_RUN"
 DEFAULT_ACCOUNTS_PER_RUN = 50
+
+CYCLE_RESUME_MAX_AGE_ENV = "MIXO_CYCLE_RESUME_MAX_AGE_S"
 
 API_POOL = "ad_platform_api"
 """Concurrency pool of every step that calls the ad platform (``pool=API_POOL`` on the assets).
@@ -81,6 +86,27 @@ def accounts_per_run(environ: Mapping[str, str] | None = None) -> int:
     if value < 1:
         raise ValueError(f"{ACCOUNTS_PER_RUN_ENV}={value} must be at least 1")
     return value
+
+
+def cycle_resume_max_age(environ: Mapping[str, str] | None = None) -> timedelta:
+    """How old an unfinished sync cycle may be and still be resumed by a new run.
+
+    Default one schedule interval: the run after a failed one (a recovery run, a backfill of the
+    failed accounts, the next tick) finishes the failed cycle instead of syncing every campaign
+    again, while a cycle older than that would mix syncs taken too far apart to be one snapshot.
+    """
+    raw = _env(environ).get(CYCLE_RESUME_MAX_AGE_ENV, "").strip()
+    if not raw:
+        return sync_interval(environ)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(
+            f"{CYCLE_RESUME_MAX_AGE_ENV}={raw!r} must be a number of seconds"
+        ) from None
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"{CYCLE_RESUME_MAX_AGE_ENV}={seconds} must be 0 or more seconds")
+    return timedelta(seconds=seconds)
 
 
 def freshness_intervals(environ: Mapping[str, str] | None = None) -> float:
