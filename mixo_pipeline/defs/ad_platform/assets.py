@@ -205,7 +205,12 @@ def sync_ad_accounts(
     def stages(client_id: str) -> Iterator[StageResult]:
         if RAW_PAGES in selected or SYNC_RECORDS in selected:
             account = resolve_account(client_id, default_account)
-            with ad_platform.get_client(account, logger=context.log) as client:
+            # The client's per-request lines (pages, every retry) go to its Python logger, not
+            # context.log: Dagster stores each context.log record synchronously under one
+            # handler lock (a new Postgres connection per event with dagster-postgres), so the
+            # thousands a batched run logs queued its account threads behind each other.
+            # Per-account retries, errors and waits are in the materialization metadata.
+            with ad_platform.get_client(account) as client:
                 if RAW_PAGES in selected:
                     yield RAW_PAGES, list_pages(client, client_id)
                 if SYNC_RECORDS in selected:
