@@ -110,8 +110,8 @@ class RunProgress:
             cycle = load_cycle(self._engine, self._client_id)
         except NoCycleError:
             return
-        if cycle.cycle_id != self._run_id and not self._listed:
-            return  # still the previous run's listing
+        if cycle.run_id != self._run_id and not self._listed:
+            return  # still the previous run's listing (the cycle may be one this run resumes)
         if not self._listed:
             self._listed = True
             self._line(f"{len(cycle.pages)} pages stored, {cycle.total} campaigns listed")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.settings import ClientSettings
 from mixo_pipeline.storage import quality
-from mixo_pipeline.storage.raw_pages import NoCycleError
+from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle
 from mixo_pipeline.sync.floor import DOCUMENTED_SYNC_LATENCY_S, admitted_requests, rate_limit_floor
 
 API_ASSETS = ("raw_campaign_pages", "campaign_sync_records")
@@ -87,11 +87,13 @@ def summarize(
     stats = _api_stats(result)
     synced, total, duplicates = 0, None, 0
     try:
+        listed_by = load_cycle(engine, client_id).run_id
         complete = quality.completeness(engine, client_id)
     except NoCycleError:
-        complete = None
-    # Only this run's cycle counts: an older listing left in place is not this run's work.
-    if complete is not None and complete.cycle_id == result.run_id:
+        listed_by, complete = None, None
+    # Only a listing this run stored counts (in a cycle it started or resumed): an older listing
+    # left in place is not this run's work.
+    if complete is not None and listed_by == result.run_id:
         unique = quality.uniqueness(engine, client_id)
         synced, total = complete.synced, complete.total
         duplicates = len(unique.table_duplicates) + len(unique.raw_duplicates)

@@ -5,10 +5,11 @@ any step. Tables are keyed by ``client_id`` first: one ad account is one Dagster
 every write is scoped to one account in one transaction.
 
 - ``raw_campaign_pages``: the listing exactly as the API returned it (JSONB per page), tagged
-  with the account's *sync cycle*: the id of the run that started it (a re-execution or retry of
-  that run continues the same cycle).
+  with the account's *sync cycle*: the id of the run that started it (a re-execution, or a new
+  run while the cycle is unfinished and recent, continues the same cycle; see
+  :mod:`mixo_pipeline.sync.cycle`).
 - ``campaign_sync_records``: one row per campaign per cycle, written as each sync call finishes,
-  which is the checkpoint that lets a re-executed run skip finished campaigns.
+  which is the checkpoint that lets the run continuing a cycle skip finished campaigns.
 - ``campaigns``: the table users query, one row per ``(client_id, id)``, soft-deleted through
   ``removed_at`` when a campaign disappears upstream.
 """
@@ -29,7 +30,9 @@ raw_campaign_pages = sa.Table(
     metadata,
     sa.Column("client_id", sa.Text, primary_key=True, comment="Ad account (partition key)."),
     sa.Column("page", sa.Integer, primary_key=True, comment="Page number, from 1."),
-    sa.Column("cycle_id", sa.Text, nullable=False, comment="Sync cycle (root run id)."),
+    sa.Column(
+        "cycle_id", sa.Text, nullable=False, comment="Sync cycle (id of the run that started it)."
+    ),
     sa.Column("run_id", sa.Text, nullable=False, comment="Dagster run that fetched the page."),
     sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("page_limit", sa.Integer, nullable=False, comment="`limit` sent with the request."),
@@ -43,7 +46,9 @@ campaign_sync_records = sa.Table(
     "campaign_sync_records",
     metadata,
     sa.Column("client_id", sa.Text, primary_key=True),
-    sa.Column("cycle_id", sa.Text, primary_key=True, comment="Sync cycle (root run id)."),
+    sa.Column(
+        "cycle_id", sa.Text, primary_key=True, comment="Sync cycle (id of the run that started it)."
+    ),
     sa.Column("campaign_id", sa.Text, primary_key=True),
     sa.Column("success", sa.Boolean, nullable=False),
     sa.Column("synced_at", sa.DateTime(timezone=True), comment="`synced_at` from the API."),
@@ -51,7 +56,7 @@ campaign_sync_records = sa.Table(
     sa.Column("error", sa.Text, comment="Why the sync failed, after every retry."),
     sa.Column("run_id", sa.Text, nullable=False, comment="Run that made the sync call."),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-    comment="One row per campaign per sync cycle; the checkpoint for re-executed runs.",
+    comment="One row per campaign per sync cycle; the checkpoint of the cycle.",
 )
 
 campaigns = sa.Table(

@@ -42,7 +42,8 @@ class IncompleteSyncError(RuntimeError):
         super().__init__(
             f"account {client_id!r}: {outcome.failed} of {outcome.listed} campaigns failed to "
             f"sync in cycle {outcome.cycle_id} ({shown}); {done} are recorded as done and will "
-            "not be synced again when the run is re-executed"
+            "not be synced again by the run that continues the cycle (a re-execution, or a new "
+            "run while the cycle is recent)"
         )
         self.outcome = outcome
 
@@ -52,9 +53,10 @@ def sync_account(
 ) -> SyncOutcome:
     """Sync every listed campaign without a successful record in the account's current cycle.
 
-    The cycle is the run that stored the account's pages, so a re-executed or retried run (new
-    run id, same pages) continues it. Each result is written the moment it arrives: a process
-    killed half-way loses at most the calls in flight.
+    The cycle is the one the stored pages belong to (chosen when they were listed, see
+    :mod:`mixo_pipeline.sync.cycle`), so a run that continues an earlier run's cycle skips what
+    that run finished. Each result is written the moment it arrives: a process killed half-way
+    loses at most the calls in flight.
     """
     cycle = load_cycle(engine, client_id)
     listed = campaigns_frame(cycle.pages)["id"].tolist()

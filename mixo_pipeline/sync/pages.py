@@ -1,4 +1,4 @@
-"""Fetch one account's whole campaign listing and store it as the account's new sync cycle."""
+"""Fetch one account's whole campaign listing and store it under the sync cycle chosen for it."""
 
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ def fetch_pages(
 
     All pages are fetched before anything is written, so a listing that fails part-way (the
     client raises on malformed pages, changing totals or repeated ids) leaves the previous
-    listing and its cycle untouched. The stored pages belong to ``cycle_id``: a new cycle for a
-    new run, the same one again when a re-executed run lists the account anew.
+    listing and its cycle untouched. The stored pages belong to ``cycle_id``
+    (:func:`~mixo_pipeline.sync.cycle.choose_cycle`): this run's own for a new cycle, an earlier
+    run's when this run continues that cycle and lists the account anew.
     """
     pages = list(client.iter_campaign_pages())
     replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id)

@@ -8,12 +8,14 @@ fails still shows the healthy accounts materialized and only the broken one fail
 ``campaigns`` re-merges the stored cycle without calling the API.
 
 Data lives only in PostgreSQL (each stage reads its upstream's rows back from the database), so
-any worker can run any step and a re-executed run picks up where the database says the last one
+any worker can run any step and a later run picks up where the database says the last one
 stopped.
 
-**Sync cycle.** A new run starts a new cycle for each account it lists; a re-execution or an
-automatic retry of that run (same root run) continues it, syncing only the campaigns that have
-no successful record in the cycle yet.
+**Sync cycle.** Listing an account chooses its cycle (:func:`~mixo_pipeline.sync.cycle.
+choose_cycle`): a retry or re-execution continues the cycle it was in; a new run (recovery,
+backfill, the next tick) resumes the account's last cycle if it is unfinished and younger than
+``MIXO_CYCLE_RESUME_MAX_AGE_S`` (default one schedule interval), and otherwise starts a new one.
+Continuing a cycle syncs only the campaigns without a successful record in it yet.
 """
 
 from collections.abc import Iterator
@@ -39,11 +41,13 @@ from mixo_pipeline.defs.operations.policies import (
     API_POOL,
     accounts_backfill_policy,
     campaigns_freshness_policy,
+    cycle_resume_max_age,
 )
 from mixo_pipeline.resources.ad_platform import AdPlatformResource
 from mixo_pipeline.resources.postgres import PostgresResource
 from mixo_pipeline.storage import campaigns as campaigns_table
 from mixo_pipeline.sync.campaign_sync import IncompleteSyncError, sync_account
+from mixo_pipeline.sync.cycle import choose_cycle
 from mixo_pipeline.sync.floor import DOCUMENTED_SYNC_LATENCY_S, admitted_requests, rate_limit_floor
 from mixo_pipeline.sync.merge import merge_account
 from mixo_pipeline.sync.pages import fetch_pages
@@ -67,14 +71,17 @@ RAW_PAGES_DESCRIPTION = (
     "Every page of the account's campaign list, exactly as the API returned it (JSONB), with "
     "page number, fetch time, cycle and run id. The new pages replace the account's previous "
     "ones in one transaction; a listing that fails part-way (malformed page, changing total, "
-    "repeated id) raises before anything is written."
+    "repeated id) raises before anything is written. The cycle is the one a retry or "
+    "re-execution was in, the account's last one if it is unfinished and recent (within "
+    "MIXO_CYCLE_RESUME_MAX_AGE_S, default one schedule interval), else this run's."
 )
 SYNC_RECORDS_DESCRIPTION = (
     "One row per campaign per sync cycle: success, the API's synced_at, attempts, error. Syncs "
     "run concurrently within the account's rate budget and each result is written as it "
-    "arrives, so a run killed half-way and re-executed syncs only the campaigns without a "
-    "successful record in the cycle. Fails when a campaign still failed after every retry; the "
-    "successes stay recorded."
+    "arrives, so the run that continues a failed or killed run's cycle (its re-execution, or a "
+    "new recovery, backfill or scheduled run) syncs only the campaigns without a successful "
+    "record in the cycle. Fails when a campaign still failed after every retry; the successes "
+    "stay recorded."
 )
 CAMPAIGNS_DESCRIPTION = (
     "The table users query: one row per (client_id, id). Only campaigns whose sync succeeded in "
@@ -148,18 +155,29 @@ def sync_ad_accounts(
     settings = ad_platform.settings()
     selected = [key for key in STAGES if key in context.selected_asset_keys]
     run_id = context.run.run_id
-    cycle_id = context.run.root_run_id or run_id
+    max_age = cycle_resume_max_age()
 
     def list_pages(client: AdPlatformClient, client_id: str) -> Metadata:
+        cycle = choose_cycle(
+            engine,
+            client_id,
+            run_id=run_id,
+            root_run_id=context.run.root_run_id,
+            parent_run_id=context.run.parent_run_id,
+            max_age=max_age,
+        )
+        context.log.info(f"account {client_id!r}: cycle {cycle.cycle_id} ({cycle.reason})")
         before = client.stats.as_metadata()
-        outcome = fetch_pages(engine, client, client_id, cycle_id, run_id)
+        outcome = fetch_pages(engine, client, client_id, cycle.cycle_id, run_id)
         return {
             "pages": outcome.pages,
             "campaigns": outcome.campaigns,
             "total_reported": outcome.total,
             "duplicate_ids": outcome.duplicate_ids,
             "dagster/row_count": outcome.pages,
-            "cycle_id": cycle_id,
+            "cycle_id": cycle.cycle_id,
+            "cycle_resumed": cycle.resumed,
+            "cycle_choice": cycle.reason,
             **_delta(client.stats.as_metadata(), before),
         }
 
