@@ -55,6 +55,10 @@ def replace_raw_pages(
     (including one raised while the pages were being fetched, before this is called) leaves the
     previous listing, and with it the previous cycle, in place. ``run_id`` is the run that
     fetched them (default: the cycle's own run).
+
+    Two runs may list the same account at once (overlapping batches on two workers): a
+    transaction-scoped advisory lock per account makes their replacements take turns, so the
+    second deletes the first's committed pages instead of colliding with them on the key.
     """
     rows = [
         {
@@ -71,11 +75,17 @@ def replace_raw_pages(
         for page in pages
     ]
     with engine.begin() as conn:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_account_lock_key(client_id))))
         conn.execute(
             sa.delete(raw_campaign_pages).where(raw_campaign_pages.c.client_id == client_id)
         )
         if rows:
             conn.execute(insert(raw_campaign_pages), rows)
+
+
+def _account_lock_key(client_id: str) -> sa.ColumnElement[int]:
+    """A 64-bit advisory lock key for replacing one account's pages."""
+    return sa.func.hashtextextended(f"raw_campaign_pages:{client_id}", 0)
 
 
 def load_cycle(engine: sa.Engine, client_id: str) -> Cycle:

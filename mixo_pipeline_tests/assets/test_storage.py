@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -34,6 +35,23 @@ def test_schema_creation_is_idempotent(pg: sa.Engine) -> None:
     assert {"raw_campaign_pages", "campaign_sync_records", "campaigns"} <= set(
         sa.inspect(pg).get_table_names()
     )
+
+
+def test_concurrent_listings_of_one_account_take_turns(pg: sa.Engine) -> None:
+    """Two runs storing the same account's pages at once: no key collision, one whole listing."""
+    pages = make_pages([raw_campaign(n) for n in range(1, 41)])
+    cycles = [f"cycle-{i}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=len(cycles)) as pool:
+        list(pool.map(lambda cycle: replace_raw_pages(pg, "acme", cycle, pages), cycles))
+
+    stored = load_cycle(pg, "acme")
+    assert stored.cycle_id in cycles
+    assert [page.page for page in stored.pages] == [1, 2, 3, 4]
+    with pg.connect() as conn:
+        cycles_stored = conn.execute(
+            sa.text("SELECT DISTINCT cycle_id FROM raw_campaign_pages WHERE client_id = 'acme'")
+        ).scalars()
+        assert list(cycles_stored) == [stored.cycle_id]
 
 
 def test_pages_replace_the_previous_listing_and_define_the_cycle(pg: sa.Engine) -> None:
