@@ -13,11 +13,14 @@ the sync is incomplete or a check fails. ``--ui`` prepares the same stack and ru
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -28,7 +31,7 @@ from mixo_pipeline.cli_progress import RunProgress
 from mixo_pipeline.cli_stack import DEFAULT_TIME_SCALE, Stack, StackError, local_stack
 from mixo_pipeline.cli_summary import summarize
 from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS_NAME
-from mixo_pipeline.local_postgres import REPO_ROOT
+from mixo_pipeline.local_postgres import MIXO_HOME, REPO_ROOT
 from mixo_pipeline.resources.postgres import engine_for
 
 JOB_NAME = "campaign_sync_job"
@@ -79,6 +82,31 @@ def ensure_partition(instance: dg.DagsterInstance, client_id: str) -> None:
         instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, [client_id])
 
 
+@contextmanager
+def client_log_to_file() -> Iterator[Path]:
+    """Send the client's per-request lines (every retry) to a file instead of the terminal.
+
+    In the code location they reach the run's captured stderr; here they would bury the
+    progress lines. Their totals are in the summary and the run's metadata.
+    """
+    path = MIXO_HOME / "logs" / "ad_platform_client.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    client_log = logging.getLogger("mixo_pipeline.ad_platform")
+    level, propagate = client_log.level, client_log.propagate
+    client_log.addHandler(handler)
+    client_log.setLevel(logging.INFO)
+    client_log.propagate = False
+    try:
+        yield path
+    finally:
+        client_log.removeHandler(handler)
+        handler.close()
+        client_log.setLevel(level)
+        client_log.propagate = propagate
+
+
 def run_pipeline(stack: Stack) -> int:
     """Materialize the job for the stack's account; return the process exit status."""
     # Imported once the environment is set: the resource bindings read it at load time.
@@ -92,7 +120,11 @@ def run_pipeline(stack: Stack) -> int:
         run_id = make_new_run_id()
         print(f"Run {run_id} · account {stack.client_id!r} · job {JOB_NAME}")
         started = time.monotonic()
-        with RunProgress(instance, run_id, engine, stack.client_id):
+        with (
+            client_log_to_file() as client_log,
+            RunProgress(instance, run_id, engine, stack.client_id),
+        ):
+            print(f"Client log (every request and retry): {client_log}")
             result = job.execute_in_process(
                 instance=instance,
                 partition_key=stack.client_id,
