@@ -286,25 +286,29 @@ class AdPlatformClient:
                 continue
             if status in RETRYABLE_STATUSES or status in (TIMEOUT, CONNECTION_ERROR):
                 failures += 1
-                if failures >= self.settings.max_attempts:
-                    raise RetriesExhaustedError(call.describe, call.sends, status)
-                delay = self._backoff.delay(failures)
-                self._log.warning(
-                    "ad platform %s: %s: %s (attempt %d of %d); retrying in %.2f s",
-                    self.account.client_id,
-                    call.describe,
-                    status,
-                    failures,
-                    self.settings.max_attempts,
-                    delay,
-                )
-                self.stats.record_retry()
-                self.stats.add_wait("backoff_wait_s", delay)
-                time.sleep(delay)
+                self._back_off(call, status, failures)
                 continue
             raise AdPlatformError(
                 f"{call.describe} answered HTTP {status} ({_error_field(response)}); not retried"
             )
+
+    def _back_off(self, call: _Call, status: int | str, failures: int) -> None:
+        """Sleep a jittered backoff before the next attempt, or raise once attempts run out."""
+        if failures >= self.settings.max_attempts:
+            raise RetriesExhaustedError(call.describe, call.sends, status)
+        delay = self._backoff.delay(failures)
+        self._log.warning(
+            "ad platform %s: %s: %s (attempt %d of %d); retrying in %.2f s",
+            self.account.client_id,
+            call.describe,
+            status,
+            failures,
+            self.settings.max_attempts,
+            delay,
+        )
+        self.stats.record_retry()
+        self.stats.add_wait("backoff_wait_s", delay)
+        time.sleep(delay)
 
     def _wait_for_rate_limit(self, call: _Call, response: requests.Response, spent: float) -> None:
         """Pause this budget for what the 429 asks, or give up once past the 429 deadline."""
@@ -397,20 +401,7 @@ class AdPlatformClient:
                 )
             if status in RETRYABLE_STATUSES or status in (TIMEOUT, CONNECTION_ERROR, 429):
                 failures += 1
-                if failures >= self.settings.max_attempts:
-                    raise RetriesExhaustedError(call.describe, call.sends, status)
-                delay = self._backoff.delay(failures)
-                self._log.warning(
-                    "ad platform %s: POST /auth/token: %s (attempt %d of %d); retrying in %.2f s",
-                    self.account.client_id,
-                    status,
-                    failures,
-                    self.settings.max_attempts,
-                    delay,
-                )
-                self.stats.record_retry()
-                self.stats.add_wait("backoff_wait_s", delay)
-                time.sleep(delay)
+                self._back_off(call, status, failures)
                 continue
             raise AdPlatformError(
                 f"POST /auth/token answered HTTP {status} ({_error_field(response)})"

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from mixo_pipeline.ad_platform.models import Campaign
 from mixo_pipeline.storage.schema import campaigns
 
-CAMPAIGN_FIELDS = (
-    "id",
-    "name",
-    "status",
-    "budget",
-    "impressions",
-    "clicks",
-    "conversions",
-    "created_at",
-    "synced_at",
-)
+CAMPAIGN_FIELDS = (*(field.name for field in fields(Campaign)), "synced_at")
 _UPDATED_ON_CONFLICT = (
     "name",
     "status",

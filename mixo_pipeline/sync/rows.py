@@ -10,24 +10,17 @@ starts, so the ``campaigns`` table keeps its previous contents.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from decimal import Decimal, InvalidOperation
 from numbers import Integral, Real
 from typing import Any
 
 import pandas as pd
 
+from mixo_pipeline.ad_platform.models import Campaign
 from mixo_pipeline.storage.raw_pages import StoredPage
 
-REQUIRED_FIELDS = (
-    "id",
-    "name",
-    "status",
-    "budget",
-    "impressions",
-    "clicks",
-    "conversions",
-    "created_at",
-)
+REQUIRED_FIELDS = tuple(field.name for field in fields(Campaign))
 _TEXT_FIELDS = ("id", "name", "status")
 _COUNT_FIELDS = ("impressions", "clicks", "conversions")
 
