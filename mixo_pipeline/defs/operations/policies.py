@@ -109,20 +109,33 @@ def cycle_resume_max_age(environ: Mapping[str, str] | None = None) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def freshness_intervals(environ: Mapping[str, str] | None = None) -> float:
-    """How many schedule intervals ``campaigns`` may go without a sync before it fails freshness."""
-    raw = _env(environ).get(FRESHNESS_INTERVALS_ENV, "").strip()
+def number_setting(
+    name: str, default: float, *, above: float = 0.0, environ: Mapping[str, str] | None = None
+) -> float:
+    """A finite number above ``above`` from the environment variable ``name``, else ``default``.
+
+    A bad value is an error naming the variable, so a typo fails the tick that reads it instead of
+    silently running with the default.
+    """
+    raw = _env(environ).get(name, "").strip()
     if not raw:
-        return DEFAULT_FRESHNESS_INTERVALS
+        return default
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{FRESHNESS_INTERVALS_ENV}={raw!r} must be a number") from None
-    if value <= 1:
-        # One interval is the normal age just before the next tick: failing there would alert on
-        # every run that takes a second longer than the last one.
-        raise ValueError(f"{FRESHNESS_INTERVALS_ENV}={value} must be greater than 1")
+        raise ValueError(f"{name}={raw!r} must be a number") from None
+    if not above < value < float("inf"):
+        raise ValueError(f"{name}={value} must be greater than {above:g}")
     return value
+
+
+def freshness_intervals(environ: Mapping[str, str] | None = None) -> float:
+    """How many schedule intervals ``campaigns`` may go without a sync before it fails freshness."""
+    # More than one: one interval is the normal age just before the next tick, and failing there
+    # would alert on every run that takes a second longer than the last one.
+    return number_setting(
+        FRESHNESS_INTERVALS_ENV, DEFAULT_FRESHNESS_INTERVALS, above=1.0, environ=environ
+    )
 
 
 def campaigns_freshness_policy(environ: Mapping[str, str] | None = None) -> dg.FreshnessPolicy:

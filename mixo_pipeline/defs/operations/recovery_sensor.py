@@ -23,7 +23,6 @@ down; an account drops out of it as soon as it is healthy again.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from mixo_pipeline.defs.operations.policies import (
     ACCOUNTS_PARTITIONS_NAME,
     TRIGGER_TAG,
     accounts_per_run,
+    number_setting,
 )
 from mixo_pipeline.defs.operations.sync_targets import (
     SYNC_JOB_NAME,
@@ -52,19 +52,6 @@ BACKOFF_ENV = "MIXO_RECOVERY_BACKOFF_S"
 DEFAULT_BACKOFF_S = 300.0
 MAX_BACKOFF_S = 6 * 3600.0
 PROBE_TIMEOUT_ENV = "MIXO_HEALTH_TIMEOUT_S"
-
-
-def _positive_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} must be a number") from None
-    if value <= 0:
-        raise ValueError(f"{name}={value} must be positive")
-    return value
 
 
 @dataclass
@@ -137,7 +124,7 @@ def outage_recovery_sensor(
 
     now = time.time()
     urls = base_urls_by_account(unhealthy, ad_platform)
-    probes = probe_all(urls.values(), _positive_number(PROBE_TIMEOUT_ENV, DEFAULT_PROBE_TIMEOUT_S))
+    probes = probe_all(urls.values(), number_setting(PROBE_TIMEOUT_ENV, DEFAULT_PROBE_TIMEOUT_S))
     down = {url for url, probe in probes.items() if not probe.up}
     for url, probe in probes.items():
         if not probe.up:
@@ -149,8 +136,8 @@ def outage_recovery_sensor(
             context.log.info(f"ad platform {url} answers again after {outage_s:.0f} s of outage")
 
     in_progress = sum(1 for k in keys if health[k] is AccountHealth.IN_PROGRESS)
-    budget = int(_positive_number(MAX_PARTITIONS_ENV, DEFAULT_MAX_PARTITIONS)) - in_progress
-    backoff_s = _positive_number(BACKOFF_ENV, DEFAULT_BACKOFF_S)
+    budget = int(number_setting(MAX_PARTITIONS_ENV, DEFAULT_MAX_PARTITIONS)) - in_progress
+    backoff_s = number_setting(BACKOFF_ENV, DEFAULT_BACKOFF_S)
     eligible = [
         k for k in unhealthy if k in urls and urls[k] not in down and state.due(k, now, backoff_s)
     ]
