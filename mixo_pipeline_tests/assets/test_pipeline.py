@@ -32,8 +32,9 @@ def test_full_sync_with_503s_hangs_and_token_expiry(
         assert len(rows) == 100 and {r.id for r in rows} == {f"campaign_{n}" for n in range(1, 101)}
         totals = pipeline.mock.stats()["totals"]
         assert totals["errors_503"] > 0 and totals["hangs"] > 0
-        assert totals["syncs_completed"] == 100
         sync_meta = materialization_metadata(first, "campaign_sync_records")
+        # A sync the client timed out on and sent again completes twice on the platform.
+        assert 100 <= totals["syncs_completed"] <= 100 + sync_meta["timeouts"]
         assert (sync_meta["synced"], sync_meta["failed"], sync_meta["skipped_as_done"]) == (
             100,
             0,
@@ -55,8 +56,11 @@ def test_against_the_original_servers_quirks(
         assert checks["campaigns_complete"].passed and checks["campaigns_unique"].passed
         assert len(pipeline.rows()) == 100
         totals = pipeline.mock.stats()["totals"]
-        # Counter-based 503s on the listing, retried; syncs never fail there.
-        assert totals["errors_503"] > 0 and totals["syncs_completed"] == 100
+        # Counter-based 503s on the listing, retried; syncs never fail there (the original never
+        # hangs, so completions beyond 100 can only be calls the client timed out on and resent).
+        sync_meta = materialization_metadata(result, "campaign_sync_records")
+        assert totals["errors_503"] > 0 and sync_meta["synced"] == 100
+        assert 100 <= totals["syncs_completed"] <= 100 + sync_meta["timeouts"]
 
 
 def test_rerun_changes_no_row_count_and_creates_no_duplicate(

@@ -47,12 +47,12 @@ def _synced_by_mock(p, keys: list[str]) -> dict[str, int]:
     return {key: clients[key]["syncs_completed"] for key in keys}
 
 
-def _raw_pages_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
-    """``raw_campaign_pages`` materialization metadata per account (partition)."""
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict]:
+    """``asset``'s materialization metadata per account (partition)."""
     found = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        if materialization.asset_key == dg.AssetKey("raw_campaign_pages"):
+        if materialization.asset_key == dg.AssetKey(asset):
             found[materialization.partition] = {
                 k: v.value for k, v in materialization.metadata.items()
             }
@@ -90,10 +90,16 @@ def test_a_new_run_after_a_partial_failure_syncs_only_the_rest(
     assert second.success
     assert second.run_id != first.run_id and second.dagster_run.root_run_id is None
 
-    # The platform completed exactly the syncs the first run left, no campaign twice.
+    # The second run synced exactly the campaigns the first left. The platform may have completed
+    # a few more calls: a sync the client timed out on (a loaded machine at this time scale) and
+    # sent again completes twice there, once per call, never twice in the table.
+    sync_meta = _metadata(second, "campaign_sync_records")
+    assert {key: meta["synced"] for key, meta in sync_meta.items()} == left
     after_second = _synced_by_mock(p, keys)
-    assert {key: after_second[key] - after_first[key] for key in keys} == left
-    for key, meta in _raw_pages_metadata(second).items():
+    for key in keys:
+        completed = after_second[key] - after_first[key]
+        assert left[key] <= completed <= left[key] + sync_meta[key]["timeouts"], key
+    for key, meta in _metadata(second, "raw_campaign_pages").items():
         assert (meta["cycle_id"], meta["cycle_resumed"]) == (first.run_id, True), key
         assert f"{left[key]} of {CAMPAIGNS} campaigns unsynced" in meta["cycle_choice"]
     assert all(evaluation.passed for evaluation in second.get_asset_check_evaluations())
