@@ -67,44 +67,51 @@ class Figures:
     floor_s: float
     peak_rss_bytes: int
     cpu_s: float
+    cpu_by_group: dict[str, float]
     refused_429: int
     max_in_window: int
     stored: int
     failed_workers: int
+    timeline: dict[str, float]
 
 
 class ProcessSampler:
-    """Peak summed RSS and the CPU seconds of a set of process trees, sampled in a thread."""
+    """Peak summed RSS and the CPU seconds of named groups of process trees, sampled in a thread.
 
-    def __init__(self, roots: list[psutil.Process], interval_s: float = 0.2) -> None:
-        self._roots = roots
+    The groups (benchmark, mock, PostgreSQL, workers) say where the CPU goes, which is what
+    decides whether a loaded machine delays requests past the rate limiter's margin.
+    """
+
+    def __init__(self, roots: dict[str, list[psutil.Process]], interval_s: float = 0.2) -> None:
+        self._roots = [(group, proc) for group, procs in roots.items() for proc in procs]
         self._interval_s = interval_s
         self._stop = threading.Event()
-        self._cpu: dict[int, float] = {}
+        self._cpu: dict[int, tuple[str, float]] = {}
         self.peak_rss = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def add_root(self, process: psutil.Process) -> None:
-        self._roots.append(process)
+    def add_root(self, group: str, process: psutil.Process) -> None:
+        self._roots.append((group, process))
 
-    def _processes(self) -> list[psutil.Process]:
-        seen: dict[int, psutil.Process] = {}
-        for root in list(self._roots):
+    def _processes(self) -> dict[int, tuple[str, psutil.Process]]:
+        seen: dict[int, tuple[str, psutil.Process]] = {}
+        # The benchmark's own process is the parent of all the others: classify it last.
+        for group, root in sorted(self._roots, key=lambda gr: gr[0] == "benchmark"):
             try:
                 for proc in [root, *root.children(recursive=True)]:
-                    seen[proc.pid] = proc
+                    seen.setdefault(proc.pid, (group, proc))
             except psutil.NoSuchProcess:
                 continue
-        return list(seen.values())
+        return seen
 
     def sample(self) -> None:
         rss = 0
-        for proc in self._processes():
+        for pid, (group, proc) in self._processes().items():
             try:
                 with proc.oneshot():
                     rss += proc.memory_info().rss
                     times = proc.cpu_times()
-                    self._cpu[proc.pid] = times.user + times.system
+                    self._cpu[pid] = (group, times.user + times.system)
             except psutil.NoSuchProcess:
                 continue
         self.peak_rss = max(self.peak_rss, rss)
@@ -124,7 +131,14 @@ class ProcessSampler:
 
     @property
     def cpu_s(self) -> float:
-        return sum(self._cpu.values())
+        return sum(cpu for _, cpu in self._cpu.values())
+
+    @property
+    def cpu_by_group(self) -> dict[str, float]:
+        groups: dict[str, float] = {}
+        for group, cpu in self._cpu.values():
+            groups[group] = groups.get(group, 0.0) + cpu
+        return groups
 
 
 def postgres_processes(data_dir: Path | None) -> list[psutil.Process]:
@@ -138,6 +152,46 @@ def postgres_processes(data_dir: Path | None) -> list[psutil.Process]:
         return [psutil.Process(int(pid_file.read_text().split()[0]))]
     except (psutil.NoSuchProcess, ValueError):
         return []
+
+
+def run_timeline(instance: dg.DagsterInstance, launched: float) -> dict[str, float]:
+    """Where the wall time of the run that ended last went, from its own event log.
+
+    ``launched`` is the wall-clock time the workers were started. Phases: worker start-up
+    (imports, definitions, run creation), the sync step until its first materialization (the
+    accounts' API work), the sync step's reporting (per-account materializations), the asset
+    check steps, and the run's end to the last event.
+    """
+    runs = instance.get_runs()
+    if not runs:
+        return {}
+    last = max(runs, key=lambda r: instance.get_run_stats(r.run_id).end_time or 0)
+    marks: dict[str, float] = {}
+    for record in instance.get_records_for_run(last.run_id, limit=100_000).records:
+        entry = record.event_log_entry
+        if entry.dagster_event is None:
+            continue
+        kind = entry.dagster_event.event_type
+        stamp = entry.timestamp
+        if kind == dg.DagsterEventType.RUN_START:
+            marks["run_start"] = stamp
+        elif kind == dg.DagsterEventType.STEP_START and "sync_ad_accounts" in str(entry.step_key):
+            marks["sync_start"] = stamp
+        elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            marks.setdefault("first_materialization", stamp)
+        elif kind == dg.DagsterEventType.STEP_SUCCESS and "sync_ad_accounts" in str(entry.step_key):
+            marks["sync_end"] = stamp
+        marks["last_event"] = stamp
+    order = ["run_start", "sync_start", "first_materialization", "sync_end", "last_event"]
+    if any(name not in marks for name in order):
+        return {}
+    return {
+        "start-up": marks["run_start"] - launched,
+        "to sync step": marks["sync_start"] - marks["run_start"],
+        "accounts": marks["first_materialization"] - marks["sync_start"],
+        "reporting": marks["sync_end"] - marks["first_materialization"],
+        "checks+end": marks["last_event"] - marks["sync_end"],
+    }
 
 
 def drop_database(admin_url: str, name: str) -> None:
@@ -209,9 +263,14 @@ def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path
                 "DATABASE_URL": db_url,
                 **{f"{k.upper()}_PASSWORD": f"{k}-password" for k in keys},
             }
-            roots = [psutil.Process(), psutil.Process(mock.pid), *postgres_processes(pg_data_dir)]
+            roots = {
+                "benchmark": [psutil.Process()],
+                "mock": [psutil.Process(mock.pid)],
+                "postgres": postgres_processes(pg_data_dir),
+            }
             with ProcessSampler(roots) as sampler:
                 started = time.monotonic()
+                launched = time.time()
                 workers = []
                 for batch in batch_partitions(keys, keys, args.accounts_per_run):
                     command = [
@@ -223,7 +282,7 @@ def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path
                         command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
                     )
                     workers.append((worker, log))
-                    sampler.add_root(psutil.Process(worker.pid))
+                    sampler.add_root("workers", psutil.Process(worker.pid))
                 failed = 0
                 for worker, log in workers:
                     sampler.sample()
@@ -232,6 +291,8 @@ def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path
                 wall = time.monotonic() - started
                 sampler.sample()
             stats = mock.stats()
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                timeline = run_timeline(instance, launched)
             if failed and args.verbose:
                 for path in sorted(Path(tmp).glob("worker-*.log")):
                     print(path.read_text()[-4000:], file=sys.stderr)
@@ -258,10 +319,12 @@ def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path
         floor_s=max(floors),
         peak_rss_bytes=sampler.peak_rss,
         cpu_s=sampler.cpu_s,
+        cpu_by_group=sampler.cpu_by_group,
         refused_429=stats["totals"]["refused_429"],
         max_in_window=max(c["max_admitted_in_window"] for c in stats["clients"].values()),
         stored=stored,
         failed_workers=failed,
+        timeline=timeline,
     )
 
 
@@ -303,6 +366,10 @@ def main() -> None:
             f"{f.max_in_window:>7} {f.stored:>7} {f.failed_workers:>6}",
             flush=True,
         )
+        groups = ", ".join(f"{g} {s:.1f}" for g, s in sorted(f.cpu_by_group.items()))
+        print(f"{'':>8} CPU s by process: {groups}", flush=True)
+        phases = ", ".join(f"{name} {secs:.1f}" for name, secs in f.timeline.items())
+        print(f"{'':>8} last run's phases (s): {phases}", flush=True)
 
 
 if __name__ == "__main__":

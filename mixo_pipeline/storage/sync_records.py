@@ -31,6 +31,24 @@ def first_recorded_at(engine: sa.Engine, client_id: str, cycle_id: str) -> datet
         return conn.scalar(query)
 
 
+def _record_upsert() -> sa.Insert:
+    """The checkpoint's upsert, built once: every sync result of every account runs it (thousands
+    a minute in a batched run), and building the ``ON CONFLICT`` clause per call cost more CPU
+    than the rest of the sync path together. Values are bound per call."""
+    statement = insert(records)
+    return statement.on_conflict_do_update(
+        index_elements=[records.c.client_id, records.c.cycle_id, records.c.campaign_id],
+        set_={
+            name: statement.excluded[name]
+            for name in ("success", "synced_at", "attempts", "error", "run_id", "recorded_at")
+        },
+        where=records.c.success.is_(False),
+    )
+
+
+_RECORD_UPSERT = _record_upsert()
+
+
 def record_result(
     engine: sa.Engine, client_id: str, cycle_id: str, run_id: str, result: SyncResult
 ) -> None:
@@ -50,17 +68,8 @@ def record_result(
         "run_id": run_id,
         "recorded_at": datetime.now(UTC),
     }
-    statement = insert(records).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[records.c.client_id, records.c.cycle_id, records.c.campaign_id],
-        set_={
-            name: statement.excluded[name]
-            for name in ("success", "synced_at", "attempts", "error", "run_id", "recorded_at")
-        },
-        where=records.c.success.is_(False),
-    )
     with engine.begin() as conn:
-        conn.execute(statement)
+        conn.execute(_RECORD_UPSERT, values)
 
 
 def successful_syncs(engine: sa.Engine, client_id: str, cycle_id: str) -> dict[str, datetime]:

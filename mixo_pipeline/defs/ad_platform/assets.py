@@ -18,6 +18,7 @@ backfill, the next tick) resumes the account's last cycle if it is unfinished an
 Continuing a cycle syncs only the campaigns without a successful record in it yet.
 """
 
+import logging
 from collections.abc import Iterator
 
 import dagster as dg
@@ -51,6 +52,8 @@ from mixo_pipeline.sync.cycle import choose_cycle
 from mixo_pipeline.sync.floor import DOCUMENTED_SYNC_LATENCY_S, admitted_requests, rate_limit_floor
 from mixo_pipeline.sync.merge import merge_account
 from mixo_pipeline.sync.pages import fetch_pages
+
+log = logging.getLogger(__name__)
 
 GROUP = "ad_platform"
 OWNERS = ["team:data-platform"]
@@ -166,7 +169,8 @@ def sync_ad_accounts(
             parent_run_id=context.run.parent_run_id,
             max_age=max_age,
         )
-        context.log.info(f"account {client_id!r}: cycle {cycle.cycle_id} ({cycle.reason})")
+        # The Python logger, not context.log (see ``stages``); the choice is also in the metadata.
+        log.info("account %r: cycle %s (%s)", client_id, cycle.cycle_id, cycle.reason)
         before = client.stats.as_metadata()
         outcome = fetch_pages(engine, client, client_id, cycle.cycle_id, run_id)
         return {
