@@ -42,12 +42,15 @@ def test_assets_are_documented_partitioned_and_typed() -> None:
 
 
 def test_checks_have_the_documented_severity() -> None:
-    specs = {
-        spec.name: spec
-        for checks_def in load_defs().asset_checks or []
-        for spec in checks_def.check_specs
-    }
+    # The checks are part of the sync step (each account is checked as soon as it lands), not
+    # separate check steps.
+    sync_step = load_defs().get_assets_def("campaigns")
+    specs = {spec.name: spec for spec in sync_step.check_specs}
     assert set(specs) == {"campaigns_complete", "campaigns_unique", "campaigns_valid"}
+    assert all(
+        spec.partitions_def == dg.DynamicPartitionsDefinition(name="ad_accounts")
+        for spec in specs.values()
+    )
     assert all(spec.asset_key == dg.AssetKey("campaigns") for spec in specs.values())
     assert specs["campaigns_complete"].blocking and specs["campaigns_unique"].blocking
     assert not specs["campaigns_valid"].blocking

@@ -1,9 +1,10 @@
 """The sync of one ad account as three assets: raw pages → sync records → ``campaigns`` table.
 
-The three assets are computed by one multi-asset step, account by account: an account's stages
-run in order in one thread (one login, one rate budget), many accounts run side by side, and
-every (asset, account) pair is reported on its own, so a batched run in which one account
-fails still shows the healthy accounts materialized and only the broken one failed (see
+The three assets and the checks on ``campaigns`` are computed by one multi-asset step, account
+by account: an account's stages and then its checks run in order in one thread (one login, one
+rate budget), many accounts run side by side, and every (asset, account) and (check, account)
+pair is reported on its own as soon as the account finishes, so a batched run in which one
+account fails still shows the healthy accounts materialized and only the broken one failed (see
 :mod:`.per_account`). The assets stay separately selectable (``can_subset``): materializing only
 ``campaigns`` re-merges the stored cycle without calling the API.
 
@@ -25,9 +26,12 @@ import dagster as dg
 
 from mixo_pipeline.accounts import resolve_account
 from mixo_pipeline.ad_platform.client import AdPlatformClient
+from mixo_pipeline.defs.ad_platform.checks import campaign_checks
 from mixo_pipeline.defs.ad_platform.per_account import (
+    AccountCheck,
     Metadata,
     StageResult,
+    StepEvent,
     materialize_per_account,
 )
 from mixo_pipeline.defs.ad_platform.table_metadata import (
@@ -63,6 +67,7 @@ RAW_PAGES = dg.AssetKey("raw_campaign_pages")
 SYNC_RECORDS = dg.AssetKey("campaign_sync_records")
 CAMPAIGNS = dg.AssetKey("campaigns")
 STAGES = (RAW_PAGES, SYNC_RECORDS, CAMPAIGNS)
+CHECKS = campaign_checks(CAMPAIGNS)
 
 # Whole-step retries on top of the client's own per-request retries, for what those cannot
 # absorb (a worker restart, a database failover, an outage longer than the request budget).
@@ -101,6 +106,7 @@ def _specs() -> list[dg.AssetSpec]:
         dg.AssetSpec(
             RAW_PAGES,
             group_name=GROUP,
+            skippable=True,
             description=RAW_PAGES_DESCRIPTION,
             kinds=KINDS,
             owners=OWNERS,
@@ -114,6 +120,7 @@ def _specs() -> list[dg.AssetSpec]:
             SYNC_RECORDS,
             deps=[RAW_PAGES],
             group_name=GROUP,
+            skippable=True,
             description=SYNC_RECORDS_DESCRIPTION,
             kinds=KINDS,
             owners=OWNERS,
@@ -127,6 +134,7 @@ def _specs() -> list[dg.AssetSpec]:
             CAMPAIGNS,
             deps=[SYNC_RECORDS],
             group_name=GROUP,
+            skippable=True,
             description=CAMPAIGNS_DESCRIPTION,
             kinds=KINDS,
             owners=OWNERS,
@@ -143,6 +151,7 @@ def _specs() -> list[dg.AssetSpec]:
 @dg.multi_asset(
     name="sync_ad_accounts",
     specs=_specs(),
+    check_specs=[check.spec for check in CHECKS],
     partitions_def=ACCOUNTS_PARTITIONS,
     backfill_policy=accounts_backfill_policy(),
     retry_policy=API_RETRY_POLICY,
@@ -151,7 +160,7 @@ def _specs() -> list[dg.AssetSpec]:
 )
 def sync_ad_accounts(
     context: dg.AssetExecutionContext, ad_platform: AdPlatformResource, postgres: PostgresResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[StepEvent]:
     """List, sync and store the campaigns of every account (partition) of the step."""
     engine = postgres.get_engine()
     default_account = ad_platform.account()
@@ -240,7 +249,12 @@ def sync_ad_accounts(
         if CAMPAIGNS in selected:
             yield CAMPAIGNS, merge(client_id)
 
-    yield from materialize_per_account(context, selected, stages)
+    checks: list[AccountCheck] = [
+        (check.spec, lambda client_id, evaluate=check.evaluate: evaluate(engine, client_id))
+        for check in CHECKS
+        if check.spec.key in context.selected_asset_check_keys
+    ]
+    yield from materialize_per_account(context, stages, checks)
 
 
 def _delta(after: Metadata, before: Metadata) -> dict[str, int | float]:
