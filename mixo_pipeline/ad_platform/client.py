@@ -254,7 +254,9 @@ class AdPlatformClient:
             # Log in before taking the permit: the permit's timestamp must stay close to the
             # moment the server counts the request, so nothing slow may come between them.
             self._tokens.get()
-            self.stats.add_wait("limiter_wait_s", self._limiter.acquire())
+            # The listing gates what can be synced: its pages take the next permit.
+            urgent = call.endpoint == "list"
+            self.stats.add_wait("limiter_wait_s", self._limiter.acquire(urgent=urgent))
             token = self._tokens.get()  # the same token unless the wait outlived it
             call.sends += 1
             response, status = self._send(

@@ -36,9 +36,13 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import heapq
+import itertools
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,13 +270,47 @@ class _BackendKey:
     interval_ms: int
 
 
+class _Turnstile:
+    """Lets one thread at a time wait for a budget's next permit: urgent calls first, then in
+    order of arrival.
+
+    A plain lock hands the next permit to whichever waiting thread the OS wakes. An account
+    lists its pages one at a time while its sync threads queue ten deep, so the listing would
+    wait behind a window of syncs per page and the account's later pages (and their syncs)
+    would start windows late. Listing calls are urgent: they get the next permit, and the
+    syncs take every permit the listing leaves.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._waiting: list[tuple[int, int]] = []
+        self._tickets = itertools.count()
+        self._busy = False
+
+    @contextmanager
+    def turn(self, urgent: bool) -> Iterator[None]:
+        ticket = (0 if urgent else 1, next(self._tickets))
+        with self._condition:
+            heapq.heappush(self._waiting, ticket)
+            while self._busy or self._waiting[0] != ticket:
+                self._condition.wait()
+            heapq.heappop(self._waiting)
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._busy = False
+                self._condition.notify_all()
+
+
 @dataclass
 class _Budget:
     """One account's budget in this process: its own limiter, so a slow permit of one account
-    never holds up another's, and a turnstile that queues this account's threads in order."""
+    never holds up another's, and a turnstile that queues this account's threads."""
 
     limiter: Limiter
-    turnstile: threading.Lock = field(default_factory=threading.Lock)
+    turnstile: _Turnstile = field(default_factory=_Turnstile)
 
 
 class _Budgets:
@@ -365,12 +403,15 @@ class RequestRateLimiter:
         self._budget = _budgets.acquire(self._key, self.name)
         self._closed = False
 
-    def acquire(self) -> float:
-        """Block until a request may be sent; return the seconds spent waiting."""
+    def acquire(self, *, urgent: bool = False) -> float:
+        """Block until a request may be sent; return the seconds spent waiting.
+
+        ``urgent`` calls take the next permit before every non-urgent call waiting in this
+        process (see :class:`_Turnstile`)."""
         started = time.monotonic()
         try:
             # The pause is checked inside the turnstile, so threads queued behind a 429 see it.
-            with self._budget.turnstile:
+            with self._budget.turnstile.turn(urgent):
                 while (pause := _pauses.remaining(self.name)) > 0:
                     time.sleep(pause)
                 admitted = self._budget.limiter.try_acquire(self.name, blocking=True)

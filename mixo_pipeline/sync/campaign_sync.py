@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -51,34 +52,60 @@ class IncompleteSyncError(RuntimeError):
 def sync_account(
     engine: sa.Engine, client: AdPlatformClient, client_id: str, run_id: str
 ) -> SyncOutcome:
-    """Sync every listed campaign without a successful record in the account's current cycle.
+    """Sync the stored listing's campaigns without a successful record in its cycle.
 
     The cycle is the one the stored pages belong to (chosen when they were listed, see
     :mod:`mixo_pipeline.sync.cycle`), so a run that continues an earlier run's cycle skips what
-    that run finished. Each result is written the moment it arrives: a process killed half-way
-    loses at most the calls in flight.
+    that run finished. Used when ``campaign_sync_records`` is materialized without listing
+    anew; a run that lists too syncs each page as it arrives (:func:`~mixo_pipeline.sync.pages.
+    list_and_sync`).
     """
     cycle = load_cycle(engine, client_id)
     listed = campaigns_frame(cycle.pages)["id"].tolist()
-    done = succeeded_ids(engine, client_id, cycle.cycle_id)
-    todo = [campaign_id for campaign_id in listed if campaign_id not in done]
+    return sync_listed(engine, client, client_id, cycle.cycle_id, run_id, listed)
+
+
+def sync_listed(
+    engine: sa.Engine,
+    client: AdPlatformClient,
+    client_id: str,
+    cycle_id: str,
+    run_id: str,
+    listed: Iterable[str],
+) -> SyncOutcome:
+    """Sync every id of ``listed`` without a successful record in ``cycle_id``.
+
+    ``listed`` is consumed lazily, on the client's feeder thread, so it may be a listing still in
+    progress. Each result is written the moment it arrives: a process killed half-way loses at
+    most the calls in flight.
+    """
+    done = succeeded_ids(engine, client_id, cycle_id)
+    seen: list[str] = []
+
+    def todo() -> Iterator[str]:
+        for campaign_id in listed:
+            seen.append(campaign_id)
+            if campaign_id not in done:
+                yield campaign_id
+
     started = time.monotonic()
     synced = failed = 0
     failures: dict[str, str] = {}
-    for result in client.sync_campaigns(todo):
-        record_result(engine, client_id, cycle.cycle_id, run_id, result)
+    for result in client.sync_campaigns(todo()):
+        record_result(engine, client_id, cycle_id, run_id, result)
         if result.success:
             synced += 1
         else:
             failed += 1
             if len(failures) < _SHOWN_FAILURES:
                 failures[result.campaign_id] = result.error or "unknown error"
+    # sync_campaigns returns only after its feeder finished, so ``seen`` is complete here.
     return SyncOutcome(
-        cycle_id=cycle.cycle_id,
-        listed=len(listed),
+        cycle_id=cycle_id,
+        listed=len(seen),
         synced=synced,
         failed=failed,
-        skipped_as_done=len(listed) - len(todo),
+        skipped_as_done=sum(1 for campaign_id in seen if campaign_id in done),
         wall_s=time.monotonic() - started,
         failures=failures,
     )

@@ -1,14 +1,18 @@
-"""Fetch one account's whole campaign listing and store it under the sync cycle chosen for it."""
+"""Fetch one account's whole campaign listing and store it under the sync cycle chosen for it,
+alone or overlapped with the sync of its campaigns."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.client import AdPlatformClient
+from mixo_pipeline.ad_platform.models import CampaignPage
 from mixo_pipeline.storage.raw_pages import replace_raw_pages
+from mixo_pipeline.sync.campaign_sync import SyncOutcome, sync_listed
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,38 @@ def fetch_pages(
     """
     pages = list(client.iter_campaign_pages())
     replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id)
+    return _outcome(pages)
+
+
+def list_and_sync(
+    engine: sa.Engine, client: AdPlatformClient, client_id: str, cycle_id: str, run_id: str
+) -> tuple[PagesOutcome, SyncOutcome]:
+    """List the account and sync each page's campaigns as soon as the page arrives.
+
+    Listing is sequential (a page at a time) while syncs run ten at once; run one after the
+    other, the account's rate budget sat idle whenever a page hung or backed off, and again
+    between the last page and the first sync, which delays every later window of the account.
+    Overlapped, the syncs use those permits.
+
+    The pages are stored exactly as :func:`fetch_pages` stores them: in one transaction, once
+    the listing is complete and checked. A listing that fails part-way raises after the syncs
+    already started have finished and been recorded in ``cycle_id``: the stored listing, its
+    cycle and the ``campaigns`` table stay as they were, and a retry of this run reuses those
+    sync records (it chooses the same cycle).
+    """
+    pages: list[CampaignPage] = []
+
+    def listed() -> Iterator[str]:
+        for page in client.iter_campaign_pages():
+            pages.append(page)
+            yield from (campaign.id for campaign in page.campaigns)
+        replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id)
+
+    synced = sync_listed(engine, client, client_id, cycle_id, run_id, listed())
+    return _outcome(pages), synced
+
+
+def _outcome(pages: Sequence[CampaignPage]) -> PagesOutcome:
     ids = Counter(campaign.id for page in pages for campaign in page.campaigns)
     return PagesOutcome(
         pages=len(pages),

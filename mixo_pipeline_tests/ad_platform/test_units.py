@@ -19,7 +19,7 @@ from mixo_pipeline.ad_platform import (
 )
 from mixo_pipeline.ad_platform.auth import Token, TokenProvider, token_from_response
 from mixo_pipeline.ad_platform.pagination import PageGuard
-from mixo_pipeline.ad_platform.rate_limit import budget_key, budget_table
+from mixo_pipeline.ad_platform.rate_limit import _Turnstile, budget_key, budget_table
 from mixo_pipeline.ad_platform.retry import BackoffPolicy, retry_after_seconds
 from mixo_pipeline.ad_platform.validation import (
     parse_campaign,
@@ -386,3 +386,35 @@ def test_budget_tables_are_distinct_valid_identifiers() -> None:
     assert budget_table(budget_key("http://a:1", "c")) != budget_table(
         budget_key("http://b:1", "c")
     )
+
+
+def test_turnstile_serves_urgent_calls_first_then_in_arrival_order() -> None:
+    """A page of the listing waiting for a permit goes before the syncs queued ahead of it."""
+    turnstile = _Turnstile()
+    order: list[str] = []
+    holder_in, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with turnstile.turn(urgent=False):
+            holder_in.set()
+            release.wait(5)
+
+    def waiter(name: str, urgent: bool) -> None:
+        with turnstile.turn(urgent=urgent):
+            order.append(name)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert holder_in.wait(5)
+    threads = []
+    for name, urgent in [("sync-1", False), ("page", True), ("sync-2", False)]:
+        thread = threading.Thread(target=waiter, args=(name, urgent))
+        thread.start()
+        threads.append(thread)
+        deadline = time.monotonic() + 5
+        while len(turnstile._waiting) < len(threads) and time.monotonic() < deadline:
+            time.sleep(0.001)  # each waiter queued before the next arrives: arrival order known
+    release.set()
+    for thread in [first, *threads]:
+        thread.join(5)
+    assert order == ["page", "sync-1", "sync-2"]

@@ -51,11 +51,11 @@ from mixo_pipeline.defs.operations.policies import (
 from mixo_pipeline.resources.ad_platform import AdPlatformResource
 from mixo_pipeline.resources.postgres import PostgresResource
 from mixo_pipeline.storage import campaigns as campaigns_table
-from mixo_pipeline.sync.campaign_sync import IncompleteSyncError, sync_account
-from mixo_pipeline.sync.cycle import choose_cycle
+from mixo_pipeline.sync.campaign_sync import IncompleteSyncError, SyncOutcome, sync_account
+from mixo_pipeline.sync.cycle import CycleChoice, choose_cycle
 from mixo_pipeline.sync.floor import DOCUMENTED_SYNC_LATENCY_S, admitted_requests, rate_limit_floor
 from mixo_pipeline.sync.merge import merge_account
-from mixo_pipeline.sync.pages import fetch_pages
+from mixo_pipeline.sync.pages import PagesOutcome, fetch_pages, list_and_sync
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,8 @@ RAW_PAGES_DESCRIPTION = (
 )
 SYNC_RECORDS_DESCRIPTION = (
     "One row per campaign per sync cycle: success, the API's synced_at, attempts, error. Syncs "
-    "run concurrently within the account's rate budget and each result is written as it "
+    "start with the first listed page, run concurrently within the account's rate budget and "
+    "each result is written as it "
     "arrives, so the run that continues a failed or killed run's cycle (its re-execution, or a "
     "new recovery, backfill or scheduled run) syncs only the campaigns without a successful "
     "record in the cycle. Fails when a campaign still failed after every retry; the successes "
@@ -169,7 +170,7 @@ def sync_ad_accounts(
     run_id = context.run.run_id
     max_age = cycle_resume_max_age()
 
-    def list_pages(client: AdPlatformClient, client_id: str) -> Metadata:
+    def cycle_for(client_id: str) -> CycleChoice:
         cycle = choose_cycle(
             engine,
             client_id,
@@ -180,8 +181,9 @@ def sync_ad_accounts(
         )
         # The Python logger, not context.log (see ``stages``); the choice is also in the metadata.
         log.info("account %r: cycle %s (%s)", client_id, cycle.cycle_id, cycle.reason)
-        before = client.stats.as_metadata()
-        outcome = fetch_pages(engine, client, client_id, cycle.cycle_id, run_id)
+        return cycle
+
+    def pages_metadata(outcome: PagesOutcome, cycle: CycleChoice) -> Metadata:
         return {
             "pages": outcome.pages,
             "campaigns": outcome.campaigns,
@@ -191,15 +193,9 @@ def sync_ad_accounts(
             "cycle_id": cycle.cycle_id,
             "cycle_resumed": cycle.resumed,
             "cycle_choice": cycle.reason,
-            **_delta(client.stats.as_metadata(), before),
         }
 
-    def sync(client: AdPlatformClient, client_id: str) -> Metadata:
-        before = client.stats.as_metadata()
-        outcome = sync_account(engine, client, client_id, run_id)
-        stats = _delta(client.stats.as_metadata(), before)
-        if not outcome.complete:
-            raise IncompleteSyncError(client_id, outcome)
+    def sync_metadata(outcome: SyncOutcome, stats: dict[str, int | float]) -> Metadata:
         floor = rate_limit_floor(
             admitted_requests(stats),
             settings.rate_limit_requests,
@@ -218,6 +214,29 @@ def sync_ad_accounts(
             "cycle_id": outcome.cycle_id,
             **stats,
         }
+
+    def api_stages(client: AdPlatformClient, client_id: str) -> Iterator[StageResult]:
+        """The API-facing stages. Each stage's metadata carries the client's request figures
+        for the calls it made; listed and synced together, those are all on the sync records
+        (one budget, one wall time, one rate-limit floor for the account)."""
+        before = client.stats.as_metadata()
+        if RAW_PAGES in selected and SYNC_RECORDS in selected:
+            cycle = cycle_for(client_id)
+            listing, synced = list_and_sync(engine, client, client_id, cycle.cycle_id, run_id)
+            yield RAW_PAGES, pages_metadata(listing, cycle)
+            if not synced.complete:
+                raise IncompleteSyncError(client_id, synced)
+            yield SYNC_RECORDS, sync_metadata(synced, _delta(client.stats.as_metadata(), before))
+        elif RAW_PAGES in selected:
+            cycle = cycle_for(client_id)
+            listing = fetch_pages(engine, client, client_id, cycle.cycle_id, run_id)
+            stats = _delta(client.stats.as_metadata(), before)
+            yield RAW_PAGES, {**pages_metadata(listing, cycle), **stats}
+        elif SYNC_RECORDS in selected:
+            synced = sync_account(engine, client, client_id, run_id)
+            if not synced.complete:
+                raise IncompleteSyncError(client_id, synced)
+            yield SYNC_RECORDS, sync_metadata(synced, _delta(client.stats.as_metadata(), before))
 
     def merge(client_id: str) -> Metadata:
         outcome = merge_account(engine, client_id)
@@ -242,10 +261,7 @@ def sync_ad_accounts(
             # thousands a batched run logs queued its account threads behind each other.
             # Per-account retries, errors and waits are in the materialization metadata.
             with ad_platform.get_client(account) as client:
-                if RAW_PAGES in selected:
-                    yield RAW_PAGES, list_pages(client, client_id)
-                if SYNC_RECORDS in selected:
-                    yield SYNC_RECORDS, sync(client, client_id)
+                yield from api_stages(client, client_id)
         if CAMPAIGNS in selected:
             yield CAMPAIGNS, merge(client_id)
 
