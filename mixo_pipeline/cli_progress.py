@@ -18,7 +18,10 @@ import sqlalchemy as sa
 from dagster._core.events import DagsterEventType
 
 from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle
-from mixo_pipeline.storage.sync_records import succeeded_ids
+from mixo_pipeline.storage.sync_records import succeeded_ids, succeeded_in_run
+
+# Progress lines while the listing is still running: one per this many campaigns synced.
+_LISTING_STEP = 10
 
 _EVENTS = {
     DagsterEventType.STEP_START,
@@ -105,13 +108,20 @@ class RunProgress:
                 self._line(f"{step}: FAILED")
 
     def _report_database(self) -> None:
-        """What the sync step has stored so far: the listing, then the checkpointed syncs."""
+        """What the sync step has stored so far: syncs while it lists, the listing once complete,
+        then the checkpointed syncs."""
         try:
             cycle = load_cycle(self._engine, self._client_id)
         except NoCycleError:
             return
         if cycle.run_id != self._run_id and not self._listed:
-            return  # still the previous run's listing (the cycle may be one this run resumes)
+            # Still the previous run's listing (the cycle may be one this run resumes): the
+            # syncs of the pages listed so far are already running, count this run's.
+            synced = succeeded_in_run(self._engine, self._client_id, self._run_id)
+            if synced // _LISTING_STEP > max(self._last_synced, 0) // _LISTING_STEP:
+                self._last_synced = synced
+                self._line(f"{synced} campaigns synced, listing in progress")
+            return
         if not self._listed:
             self._listed = True
             self._line(f"{len(cycle.pages)} pages stored, {cycle.total} campaigns listed")

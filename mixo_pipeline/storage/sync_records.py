@@ -22,6 +22,17 @@ def succeeded_ids(engine: sa.Engine, client_id: str, cycle_id: str) -> set[str]:
         return set(conn.scalars(query))
 
 
+def succeeded_in_run(engine: sa.Engine, client_id: str, run_id: str) -> int:
+    """How many campaigns run ``run_id`` has synced successfully so far, in whatever cycle."""
+    query = sa.select(sa.func.count()).where(
+        records.c.client_id == client_id,
+        records.c.run_id == run_id,
+        records.c.success.is_(True),
+    )
+    with engine.connect() as conn:
+        return conn.scalar(query) or 0
+
+
 def first_recorded_at(engine: sa.Engine, client_id: str, cycle_id: str) -> datetime | None:
     """When the cycle's first sync result was recorded (its age); ``None`` if it has none."""
     query = sa.select(sa.func.min(records.c.recorded_at)).where(
