@@ -276,32 +276,36 @@ class _Turnstile:
 
     A plain lock hands the next permit to whichever waiting thread the OS wakes. An account
     lists its pages one at a time while its sync threads queue ten deep, so the listing would
-    wait behind a window of syncs per page and the account's later pages (and their syncs)
-    would start windows late. Listing calls are urgent: they get the next permit, and the
-    syncs take every permit the listing leaves.
+    wait behind a window of syncs per page. Listing calls are urgent: when they are waiting they
+    get the next permit, and the syncs take every permit the listing leaves. The turn is handed
+    directly to the next waiter (its own event), so a release wakes one thread, not the queue.
     """
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._waiting: list[tuple[int, int]] = []
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[int, int, threading.Event]] = []
         self._tickets = itertools.count()
         self._busy = False
 
     @contextmanager
     def turn(self, urgent: bool) -> Iterator[None]:
-        ticket = (0 if urgent else 1, next(self._tickets))
-        with self._condition:
-            heapq.heappush(self._waiting, ticket)
-            while self._busy or self._waiting[0] != ticket:
-                self._condition.wait()
-            heapq.heappop(self._waiting)
-            self._busy = True
+        gate: threading.Event | None = None
+        with self._lock:
+            if self._busy:
+                gate = threading.Event()
+                heapq.heappush(self._waiting, (0 if urgent else 1, next(self._tickets), gate))
+            else:
+                self._busy = True
+        if gate is not None:
+            gate.wait()  # the releasing thread handed the turn to this one
         try:
             yield
         finally:
-            with self._condition:
-                self._busy = False
-                self._condition.notify_all()
+            with self._lock:
+                if self._waiting:
+                    heapq.heappop(self._waiting)[2].set()
+                else:
+                    self._busy = False
 
 
 @dataclass
