@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from mixo_pipeline.storage.schema import campaign_sync_records
+from mixo_pipeline.storage.schema import campaign_sync_records, raw_campaign_pages
 from mock_api import MockConfig
 
 from .conftest import check_results, materialization_metadata, pipeline_on, raw_campaign
@@ -43,6 +43,12 @@ def test_full_sync_with_503s_hangs_and_token_expiry(
         # Tokens expired mid-run: the client logged in again instead of failing.
         assert sync_meta["token_refreshes"] >= 2 and sync_meta["retries"] > 0
         assert 0 < sync_meta["efficiency"] <= 1.5
+        # Listing and syncing overlap: 10 pages need more than one rate window, and the first
+        # page's campaigns were synced and checkpointed before the last page was fetched.
+        with pg.connect() as conn:
+            first_sync = conn.scalar(sa.select(sa.func.min(campaign_sync_records.c.recorded_at)))
+            last_page = conn.scalar(sa.select(sa.func.max(raw_campaign_pages.c.fetched_at)))
+        assert first_sync < last_page
 
 
 def test_against_the_original_servers_quirks(
