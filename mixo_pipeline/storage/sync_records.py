@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -60,27 +61,32 @@ def _record_upsert() -> sa.Insert:
 _RECORD_UPSERT = _record_upsert()
 
 
-def record_result(
-    engine: sa.Engine, client_id: str, cycle_id: str, run_id: str, result: SyncResult
+def record_results(
+    engine: sa.Engine, client_id: str, cycle_id: str, run_id: str, results: Sequence[SyncResult]
 ) -> None:
-    """Write one sync outcome at once, in its own transaction: the checkpoint.
+    """Write sync outcomes (one per campaign) in one transaction: the checkpoint.
 
     A success is never overwritten by a later failure for the same cycle (the ``WHERE`` on the
     conflict update), so the record of work done only grows.
     """
-    values = {
-        "client_id": client_id,
-        "cycle_id": cycle_id,
-        "campaign_id": result.campaign_id,
-        "success": result.success,
-        "synced_at": result.synced_at,
-        "attempts": result.attempts,
-        "error": result.error,
-        "run_id": run_id,
-        "recorded_at": datetime.now(UTC),
-    }
-    with engine.begin() as conn:
-        conn.execute(_RECORD_UPSERT, values)
+    now = datetime.now(UTC)
+    values = [
+        {
+            "client_id": client_id,
+            "cycle_id": cycle_id,
+            "campaign_id": result.campaign_id,
+            "success": result.success,
+            "synced_at": result.synced_at,
+            "attempts": result.attempts,
+            "error": result.error,
+            "run_id": run_id,
+            "recorded_at": now,
+        }
+        for result in results
+    ]
+    if values:
+        with engine.begin() as conn:
+            conn.execute(_RECORD_UPSERT, values)
 
 
 def successful_syncs(engine: sa.Engine, client_id: str, cycle_id: str) -> dict[str, datetime]:

@@ -14,7 +14,7 @@ from mixo_pipeline.defs.operations.policies import (
     sync_interval,
 )
 from mixo_pipeline.storage.raw_pages import replace_raw_pages
-from mixo_pipeline.storage.sync_records import record_result
+from mixo_pipeline.storage.sync_records import record_results
 from mixo_pipeline.sync.cycle import CycleChoice, choose_cycle
 
 from .conftest import make_pages, raw_campaign
@@ -34,7 +34,7 @@ def _store_cycle(engine: sa.Engine, cycle_id: str, *, synced: int, failed: int =
             synced_at=datetime.now(UTC) if ok else None,
             error=None if ok else "503 after every retry",
         )
-        record_result(engine, "acme", cycle_id, cycle_id, result)
+        record_results(engine, "acme", cycle_id, cycle_id, [result])
 
 
 def _choose(engine: sa.Engine, run_id: str, **kwargs: object) -> CycleChoice:
@@ -91,7 +91,7 @@ def test_retries_and_re_executions_of_a_resuming_run_stay_in_the_resumed_cycle(
     pages = make_pages([raw_campaign(n) for n in range(1, 11)])
     replace_raw_pages(pg, "acme", "run-1", pages, run_id="run-2")
     for n in range(7, 11):
-        record_result(pg, "acme", "run-1", "run-2", SyncResult(f"campaign_{n}", True, 1))
+        record_results(pg, "acme", "run-1", "run-2", [SyncResult(f"campaign_{n}", True, 1)])
     # A step retry of run-2 (e.g. the merge failed): the cycle is complete, but it is run-2's.
     assert _choose(pg, "run-2") == CycleChoice(
         "run-1", True, "run run-2 listed it last: continuing"

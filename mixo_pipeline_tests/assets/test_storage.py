@@ -14,7 +14,8 @@ from mixo_pipeline.storage import quality
 from mixo_pipeline.storage.campaigns import merge_campaigns
 from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle, replace_raw_pages
 from mixo_pipeline.storage.schema import campaigns, create_schema
-from mixo_pipeline.storage.sync_records import record_result, succeeded_ids, successful_syncs
+from mixo_pipeline.storage.sync_records import record_results, succeeded_ids, successful_syncs
+from mixo_pipeline.sync.campaign_sync import _CheckpointWriter
 from mixo_pipeline.sync.rows import campaigns_frame
 
 from .conftest import make_pages, raw_campaign
@@ -68,13 +69,31 @@ def test_pages_replace_the_previous_listing_and_define_the_cycle(pg: sa.Engine) 
 
 
 def test_a_success_is_never_downgraded_by_a_later_failure(pg: sa.Engine) -> None:
-    record_result(pg, "acme", "c1", "r1", SyncResult("campaign_1", False, 3, error="503"))
+    record_results(pg, "acme", "c1", "r1", [SyncResult("campaign_1", False, 3, error="503")])
     assert succeeded_ids(pg, "acme", "c1") == set()
-    record_result(pg, "acme", "c1", "r1", SyncResult("campaign_1", True, 1, SYNCED_AT))
-    record_result(pg, "acme", "c1", "r2", SyncResult("campaign_1", False, 5, error="timeout"))
-    record_result(pg, "acme", "c2", "r3", SyncResult("campaign_2", True, 1, SYNCED_AT))
+    record_results(pg, "acme", "c1", "r1", [SyncResult("campaign_1", True, 1, SYNCED_AT)])
+    record_results(pg, "acme", "c1", "r2", [SyncResult("campaign_1", False, 5, error="timeout")])
+    record_results(pg, "acme", "c2", "r3", [SyncResult("campaign_2", True, 1, SYNCED_AT)])
     assert succeeded_ids(pg, "acme", "c1") == {"campaign_1"}
     assert successful_syncs(pg, "acme", "c1") == {"campaign_1": SYNCED_AT}
+
+
+def test_checkpoints_written_in_batches_are_all_stored_and_a_failed_write_is_raised(
+    pg: sa.Engine,
+) -> None:
+    results = [SyncResult(f"campaign_{n}", n % 4 != 0, 1, SYNCED_AT) for n in range(1, 41)]
+    with _CheckpointWriter(pg, "acme", "c1", "r1") as checkpoints:
+        for result in results:
+            checkpoints.put(result)
+    assert succeeded_ids(pg, "acme", "c1") == {r.campaign_id for r in results if r.success}
+
+    unreachable = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with (
+        pytest.raises(sa.exc.OperationalError),
+        _CheckpointWriter(unreachable, "acme", "c2", "r2") as checkpoints,
+    ):
+        checkpoints.put(results[0])
+    unreachable.dispose()
 
 
 def test_merge_inserts_updates_and_soft_deletes(pg: sa.Engine) -> None:
