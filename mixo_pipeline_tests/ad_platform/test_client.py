@@ -21,6 +21,7 @@ from mixo_pipeline.ad_platform import (
 from mixo_pipeline.ad_platform import client as client_module
 from mixo_pipeline.ad_platform.auth import Token
 from mixo_pipeline_tests.ad_platform.conftest import Reply
+from mixo_pipeline_tests.timing import LOADED_MARGIN_S
 
 from .test_units import raw_campaign, raw_page
 
@@ -33,14 +34,12 @@ def server_stats(mock: Any, client_id: str = "default") -> dict[str, Any]:
     return mock.stats()["clients"][client_id]
 
 
-# Timing-sensitive at a compressed time scale on 2 shared cores: seen failing once in ~5 full
-# runs (a 429 / a few extra syncs); retried so CI judges the behaviour, not the scheduler.
-@pytest.mark.flaky(reruns=2)
 @pytest.mark.parametrize("compat", ["strict", "original"])
 def test_lists_and_syncs_everything_without_a_429(start_mock, make_client, compat: str) -> None:
-    # 30 per window keeps the original's fixed 100 campaigns to four windows at this scale.
+    # 30 per window keeps the original's fixed 100 campaigns to four windows at this scale. The
+    # margin is sized for a loaded CI machine: zero 429s is the claim (see LOADED_MARGIN_S).
     mock = start_mock(compat=compat, campaigns=40, rate_limit=30)
-    client = make_client(mock.url, rate_limit_requests=30)
+    client = make_client(mock.url, rate_limit_requests=30, rate_limit_margin_s=LOADED_MARGIN_S)
 
     ids = (c.id for page in client.iter_campaign_pages() for c in page.campaigns)
     results = list(client.sync_campaigns(ids))
@@ -53,12 +52,19 @@ def test_lists_and_syncs_everything_without_a_429(start_mock, make_client, compa
     seen = server_stats(mock)
     assert seen["refused_429"] == 0
     assert seen["max_admitted_in_window"] <= 30
-    assert seen["syncs_completed"] == expected
     assert seen["unauthorized_401"] == 0
     meta = client.stats.as_metadata()
     assert meta["requests.sync.200"] == expected
     assert meta["requests_by_endpoint.list"] + meta["requests_by_endpoint.sync"] == seen["admitted"]
-    assert meta["retries"] == seen["errors_503"] + seen["hangs"]
+    # Every failure the platform injected (a 503, a hang the client timed out on) was retried,
+    # and nothing else was: exactly so unless a loaded machine slowed a response past the read
+    # timeout. Such a timeout (one beyond the hangs) is retried like a hang, and the platform may
+    # complete that call as well as its resend: the only way it completes more syncs than asked.
+    slowed = meta["timeouts"] - seen["hangs"]
+    assert slowed >= 0
+    injected = seen["errors_503"] + seen["hangs"]
+    assert injected <= meta["retries"] <= injected + slowed
+    assert expected <= seen["syncs_completed"] <= expected + slowed
     if compat == "original":
         assert seen["errors_503"] >= 2  # every 5th admitted list request fails there
 

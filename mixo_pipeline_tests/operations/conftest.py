@@ -3,13 +3,17 @@ location configured for them, and a local webhook that records what it is sent.
 
 Time scale 0.01 turns the documented 60 s rate window into 0.6 s and the 2 s sync into 20 ms, so
 an account of 10 campaigns syncs in about a second while every limit is enforced as documented.
+
+It also turns the client's documented timeouts into 50 ms (sync) and 100 ms (listing), which a
+loaded 2-core machine exceeds by scheduling delay alone, so against a mock that never hangs the
+code location is loaded with :data:`PATIENT_TIMEOUTS`.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +26,7 @@ import sqlalchemy as sa
 from mixo_pipeline.accounts import ACCOUNTS_FILE_ENV
 from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS_NAME
 from mixo_pipeline.defs.operations.sync_targets import SYNC_JOB_NAME
+from mixo_pipeline.defs.resources import setting_env
 from mixo_pipeline.local_postgres import EmbeddedPostgres
 from mixo_pipeline.resources.postgres import engine_for
 from mixo_pipeline.storage.schema import metadata
@@ -31,6 +36,26 @@ from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 OPS_DATABASE = "mixo_ops"
 FAST = 0.01
 QUIET: dict[str, Any] = {"error_rate": 0.0, "hang_rate": 0.0, "seed": 11, "time_scale": FAST}
+
+# Client timeouts (platform seconds: 10 s real at FAST) for a mock that never hangs, set through
+# the code location's AD_PLATFORM_<FIELD> variables. The documented ones are 50 ms for a 20 ms
+# sync at FAST: on a loaded 2-core machine syncs were measured answering after up to 99 ms, so the
+# client gave up on calls the mock then completed and sent them again (the platform completing
+# more syncs than the run recorded, or a campaign failing in a one-attempt run); at load 10, with
+# five accounts in one process, the resends fed a storm of them and 429s (see timing.py). With
+# nothing hanging every timeout is such a false alarm; 10 s is beyond any scheduling delay and
+# still ends a real hang (a bug) within the test's time.
+PATIENT_TIMEOUTS: dict[str, float] = {
+    "connect_timeout_s": 1000.0,
+    "list_read_timeout_s": 1000.0,
+    "sync_read_timeout_s": 1000.0,
+    "auth_read_timeout_s": 1000.0,
+}
+
+
+def client_settings_env(settings: Mapping[str, float]) -> dict[str, str]:
+    """``settings`` (fields of ``ENV_SETTINGS``) as the code location's environment variables."""
+    return {setting_env(name): str(value) for name, value in settings.items()}
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +108,20 @@ class Pipeline:
     def job(self) -> dg.JobDefinition:
         return self.defs.resolve_job_def(SYNC_JOB_NAME)
 
+    def run_config(self, **settings: Any) -> dict[str, Any]:
+        """Run config giving the ``ad_platform`` resource ``settings`` on top of its binding.
+
+        Run config replaces a resource's whole config, so every field the code location binds
+        is restated as bound (environment variables as ``{"env": NAME}``, read at run time as
+        before: no secret enters the run config), then ``settings`` are added.
+        """
+        resource = self.defs.resources["ad_platform"]
+        config: dict[str, Any] = {}
+        for name in resource.model_fields_set:
+            value = getattr(resource, name)
+            config[name] = {"env": value.env_var_name} if isinstance(value, dg.EnvVar) else value
+        return {"resources": {"ad_platform": {"config": {**config, **settings}}}}
+
     def run(
         self, instance: dg.DagsterInstance, run_request: dg.RunRequest
     ) -> dg.ExecuteInProcessResult:
@@ -101,12 +140,20 @@ def pipeline(
 ) -> Callable[..., Pipeline]:
     """Start a mock with ``accounts`` generated accounts and load the code location against it.
 
-    ``wrong_password`` names accounts whose password variable holds a wrong value.
+    ``wrong_password`` names accounts whose password variable holds a wrong value; ``client``
+    sets client settings of ``ENV_SETTINGS`` for every run, on top of :data:`PATIENT_TIMEOUTS`
+    when the mock never hangs (a test that starts a hang outage and syncs through it should set
+    short timeouts here).
     """
     servers: list[MockServer] = []
 
     def start(
-        accounts: int, *, campaigns: int = 10, wrong_password: Sequence[str] = (), **mock: Any
+        accounts: int,
+        *,
+        campaigns: int = 10,
+        wrong_password: Sequence[str] = (),
+        client: Mapping[str, float] | None = None,
+        **mock: Any,
     ) -> Pipeline:
         server = MockServer(
             MockConfig(port=0, accounts=accounts, campaigns=campaigns, **{**QUIET, **mock})
@@ -121,6 +168,9 @@ def pipeline(
             "AD_PLATFORM_PASSWORD": DEFAULT_PASSWORD,
             "AD_PLATFORM_TIME_SCALE": str(FAST),
             "DATABASE_URL": ops_database_url,
+            **client_settings_env(
+                {**(PATIENT_TIMEOUTS if server.config.hang_rate == 0 else {}), **(client or {})}
+            ),
         }
         for cid in client_ids:
             secret = "not-the-password" if cid in wrong_password else f"{cid}-password"

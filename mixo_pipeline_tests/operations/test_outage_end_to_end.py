@@ -10,7 +10,6 @@ about 8x the account's rate-limit floor before the run fails, 50 s even at time 
 from __future__ import annotations
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 
 from mixo_pipeline.defs.operations.policies import ACCOUNTS_PER_RUN_ENV
@@ -24,6 +23,7 @@ from mixo_pipeline.defs.operations.sync_targets import (
 )
 from mixo_pipeline.storage.schema import campaigns
 from mixo_pipeline_tests.operations.conftest import add_partitions
+from mixo_pipeline_tests.timing import LOADED_MARGIN_S
 
 FIRST = ["client_1", "client_2"]
 HIT = ["client_3", "client_4", "client_5"]
@@ -40,14 +40,12 @@ def _recovery_tick(p, instance, cursor):
     return result
 
 
-# Asserts zero 429s on 2 shared cores at a compressed time scale: seen failing once in ~5
-# full runs; retried so CI judges the behaviour, not the scheduler.
-@pytest.mark.flaky(reruns=2)
 def test_outage_then_recovery_to_100_of_100_without_duplicates(
     pipeline, instance, monkeypatch, ops_db
 ):
     monkeypatch.setenv(ACCOUNTS_PER_RUN_ENV, "5")
-    p = pipeline(5, campaigns=100)
+    # Never a 429 is the claim: the margin is sized for a loaded CI machine (LOADED_MARGIN_S).
+    p = pipeline(5, campaigns=100, client={"rate_limit_margin_s": LOADED_MARGIN_S})
     keys = p.client_ids
     add_partitions(instance, keys)
 
