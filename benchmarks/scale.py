@@ -158,39 +158,39 @@ def run_timeline(instance: dg.DagsterInstance, launched: float) -> dict[str, flo
     """Where the wall time of the run that ended last went, from its own event log.
 
     ``launched`` is the wall-clock time the workers were started. Phases: worker start-up
-    (imports, definitions, run creation), the sync step until its first materialization (the
-    accounts' API work), the sync step's reporting (per-account materializations), the asset
-    check steps, and the run's end to the last event.
+    (imports, definitions, run creation with its planned events), the step until its last
+    account was reported (every account's materializations and check evaluations are written
+    as that account finishes), and the end (from the last account's report to the run's last
+    event).
     """
     runs = instance.get_runs()
     if not runs:
         return {}
     last = max(runs, key=lambda r: instance.get_run_stats(r.run_id).end_time or 0)
     marks: dict[str, float] = {}
+    reported = {
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+    }
     for record in instance.get_records_for_run(last.run_id, limit=100_000).records:
         entry = record.event_log_entry
         if entry.dagster_event is None:
             continue
         kind = entry.dagster_event.event_type
-        stamp = entry.timestamp
         if kind == dg.DagsterEventType.RUN_START:
-            marks["run_start"] = stamp
+            marks["run_start"] = entry.timestamp
         elif kind == dg.DagsterEventType.STEP_START and "sync_ad_accounts" in str(entry.step_key):
-            marks["sync_start"] = stamp
-        elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            marks.setdefault("first_materialization", stamp)
-        elif kind == dg.DagsterEventType.STEP_SUCCESS and "sync_ad_accounts" in str(entry.step_key):
-            marks["sync_end"] = stamp
-        marks["last_event"] = stamp
-    order = ["run_start", "sync_start", "first_materialization", "sync_end", "last_event"]
-    if any(name not in marks for name in order):
+            marks["sync_start"] = entry.timestamp
+        elif kind in reported:
+            marks["last_account"] = entry.timestamp
+        marks["last_event"] = entry.timestamp
+    if any(name not in marks for name in ("run_start", "sync_start", "last_account")):
         return {}
     return {
         "start-up": marks["run_start"] - launched,
         "to sync step": marks["sync_start"] - marks["run_start"],
-        "accounts": marks["first_materialization"] - marks["sync_start"],
-        "reporting": marks["sync_end"] - marks["first_materialization"],
-        "checks+end": marks["last_event"] - marks["sync_end"],
+        "accounts": marks["last_account"] - marks["sync_start"],
+        "end": marks["last_event"] - marks["last_account"],
     }
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,30 +144,50 @@ def parse_account_configs(document: Any, *, source: str) -> list[AccountConfig]:
     return configs
 
 
-def resolve_account(client_id: str, default: Account) -> Account:
-    """The account behind partition ``client_id``, with its secret, ready for a client.
+def account_resolver(default: Account) -> Callable[[str], Account]:
+    """A function from partition (client id) to its account, with its secret, ready for a client.
 
     ``default`` is the ``AdPlatformResource``'s own account (from its ``AD_PLATFORM_*`` fields).
-    Without an accounts file it is the only account, so ``client_id`` must be its client id. With
-    a file, the file is the whole truth: ``client_id`` must be listed there (list the resource's
+    Without an accounts file it is the only account, so a partition must be its client id. With
+    a file, the file is the whole truth: the partition must be listed there (list the resource's
     own account as an entry whose ``password_env`` is ``AD_PLATFORM_PASSWORD`` to keep it).
+
+    The file is read and validated once, here: a step syncing a batch of accounts resolves every
+    one of them, and reading the file per account made that quadratic in the number of accounts.
+    Secrets are read from the environment when each account is resolved.
     """
     path = accounts_file()
     if path is None:
-        if client_id != default.client_id:
+
+        def only_default(client_id: str) -> Account:
+            if client_id != default.client_id:
+                raise UnknownAccountError(
+                    f"unknown account {client_id!r}: no accounts file is configured "
+                    f"({ACCOUNTS_FILE_ENV} is unset), so the only account is "
+                    f"{default.client_id!r} from the AD_PLATFORM_* settings"
+                )
+            return default
+
+        return only_default
+
+    configs = {config.client_id: config for config in load_account_configs(path)}
+
+    def from_file(client_id: str) -> Account:
+        config = configs.get(client_id)
+        if config is None:
             raise UnknownAccountError(
-                f"unknown account {client_id!r}: no accounts file is configured "
-                f"({ACCOUNTS_FILE_ENV} is unset), so the only account is "
-                f"{default.client_id!r} from the AD_PLATFORM_* settings"
+                f"unknown account {client_id!r}: it is not listed in {path} (from "
+                f"{ACCOUNTS_FILE_ENV}); add it there, or remove the partition if the account was "
+                "retired"
             )
-        return default
-    for config in load_account_configs(path):
-        if config.client_id == client_id:
-            return config.resolve()
-    raise UnknownAccountError(
-        f"unknown account {client_id!r}: it is not listed in {path} (from {ACCOUNTS_FILE_ENV}); "
-        "add it there, or remove the partition if the account was retired"
-    )
+        return config.resolve()
+
+    return from_file
+
+
+def resolve_account(client_id: str, default: Account) -> Account:
+    """The one account behind partition ``client_id`` (see :func:`account_resolver`)."""
+    return account_resolver(default)(client_id)
 
 
 def _read(path: Path) -> Any:

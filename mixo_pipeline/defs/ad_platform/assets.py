@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from mixo_pipeline.accounts import resolve_account
+from mixo_pipeline.accounts import account_resolver
 from mixo_pipeline.ad_platform.client import AdPlatformClient
 from mixo_pipeline.defs.ad_platform.checks import campaign_checks
 from mixo_pipeline.defs.ad_platform.per_account import (
@@ -164,7 +164,7 @@ def sync_ad_accounts(
 ) -> Iterator[StepEvent]:
     """List, sync and store the campaigns of every account (partition) of the step."""
     engine = postgres.get_engine()
-    default_account = ad_platform.account()
+    resolve_account = account_resolver(ad_platform.account())
     settings = ad_platform.settings()
     selected = [key for key in STAGES if key in context.selected_asset_keys]
     run_id = context.run.run_id
@@ -254,7 +254,7 @@ def sync_ad_accounts(
 
     def stages(client_id: str) -> Iterator[StageResult]:
         if RAW_PAGES in selected or SYNC_RECORDS in selected:
-            account = resolve_account(client_id, default_account)
+            account = resolve_account(client_id)
             # The client's per-request lines (pages, every retry) go to its Python logger, not
             # context.log: Dagster stores each context.log record synchronously under one
             # handler lock (a new Postgres connection per event with dagster-postgres), so the
