@@ -99,6 +99,15 @@ class AdPlatformClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        # Proxies and CA bundle come from the environment (HTTPS_PROXY, NO_PROXY,
+        # REQUESTS_CA_BUNDLE...) once, here, for the account's host. Left to requests, every
+        # request re-read the environment and probed the file system (CA bundle, ~/.netrc): a
+        # tenth of a busy worker's CPU. It also keeps a ~/.netrc entry for the platform's host
+        # from replacing the Bearer header.
+        self._transport: dict[str, Any] = self._session.merge_environment_settings(
+            self._base_url, {}, None, None, None
+        )
+        self._session.trust_env = False
         self._limiter = RequestRateLimiter(settings, account.base_url, account.client_id)
         self._tokens = TokenProvider(self._login, self.stats.record_token_refresh)
         self._backoff = BackoffPolicy(
@@ -123,7 +132,9 @@ class AdPlatformClient:
         """Whether ``GET /health`` answers ``ok``: no auth, no permit, short timeout, no retry."""
         timeout = self.settings.health_timeout
         try:
-            response = self._session.get(f"{self._base_url}/health", timeout=(timeout, timeout))
+            response = self._session.get(
+                f"{self._base_url}/health", timeout=(timeout, timeout), **self._transport
+            )
         except requests.RequestException as exc:
             self.stats.record_response("health", _transport_status(exc))
             return False
@@ -342,6 +353,7 @@ class AdPlatformClient:
                 json=call.json,
                 headers=headers,
                 timeout=(self.settings.connect_timeout, call.read_timeout),
+                **self._transport,
             )
         except (
             requests.Timeout,

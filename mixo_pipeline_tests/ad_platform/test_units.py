@@ -18,6 +18,8 @@ from mixo_pipeline.ad_platform import (
     ResponseValidationError,
 )
 from mixo_pipeline.ad_platform.auth import Token, TokenProvider, token_from_response
+from mixo_pipeline.ad_platform.client import AdPlatformClient
+from mixo_pipeline.ad_platform.models import Account
 from mixo_pipeline.ad_platform.pagination import PageGuard
 from mixo_pipeline.ad_platform.rate_limit import _Turnstile, budget_key, budget_table
 from mixo_pipeline.ad_platform.retry import BackoffPolicy, retry_after_seconds
@@ -418,3 +420,18 @@ def test_turnstile_serves_urgent_calls_first_then_in_arrival_order() -> None:
     for thread in [first, *threads]:
         thread.join(5)
     assert order == ["page", "sync-1", "sync-2"]
+
+
+def test_proxy_settings_are_read_from_the_environment_once_per_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "bypassed.test")
+    account = Account("acme", "http://api.test", "ops@acme.test", "pw")
+    with AdPlatformClient(ClientSettings(), account) as client:
+        assert client._transport["proxies"]["http"] == "http://proxy.test:3128"
+        # Later changes of the environment are not re-read per request.
+        assert client._session.trust_env is False
+    bypassed = Account("acme", "http://bypassed.test", "ops@acme.test", "pw")
+    with AdPlatformClient(ClientSettings(), bypassed) as client:
+        assert "http" not in client._transport["proxies"]
