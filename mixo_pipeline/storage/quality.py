@@ -13,8 +13,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.models import KNOWN_STATUSES
-from mixo_pipeline.storage.raw_pages import load_cycle
-from mixo_pipeline.storage.schema import campaigns, raw_campaign_pages
+from mixo_pipeline.storage.raw_pages import Cycle, load_cycle
+from mixo_pipeline.storage.schema import campaigns
 
 _NUMBER = re.compile(r"(\d+)$")
 
@@ -37,10 +37,14 @@ class Completeness:
         return self.synced == self.total and not self.missing
 
 
-def completeness(engine: sa.Engine, client_id: str) -> Completeness:
-    """Rows updated in the account's current cycle against the ``total`` the API reported."""
-    cycle = load_cycle(engine, client_id)
-    listed = _listed_ids(engine, client_id)
+def completeness(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Completeness:
+    """Rows written in ``cycle`` against the ``total`` the API reported for it.
+
+    ``cycle`` is the listing a step merged (another run may have stored a newer one since);
+    by default the account's stored listing.
+    """
+    cycle = cycle or load_cycle(engine, client_id)
+    listed = cycle.listed_ids()
     query = sa.select(campaigns.c.id).where(
         campaigns.c.client_id == client_id,
         campaigns.c.cycle_id == cycle.cycle_id,
@@ -66,8 +70,9 @@ class Uniqueness:
         return not self.table_duplicates and not self.raw_duplicates
 
 
-def uniqueness(engine: sa.Engine, client_id: str) -> Uniqueness:
-    """Duplicate ``(client_id, id)`` rows in ``campaigns``, and ids repeated across raw pages.
+def uniqueness(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Uniqueness:
+    """Duplicate ``(client_id, id)`` rows in ``campaigns``, and ids repeated across the pages of
+    ``cycle`` (by default the account's stored listing).
 
     The primary key forbids the first kind today; the check still asks, because a schema change
     or a copied table must not make duplicates silent.
@@ -80,7 +85,7 @@ def uniqueness(engine: sa.Engine, client_id: str) -> Uniqueness:
     )
     with engine.connect() as conn:
         table_duplicates = list(conn.scalars(table_query))
-    ids = _listed_ids(engine, client_id)
+    ids = (cycle or load_cycle(engine, client_id)).listed_ids()
     raw_duplicates = sorted({i for i in ids if ids.count(i) > 1}, key=natural_key)
     return Uniqueness(
         table_duplicates=sorted(table_duplicates, key=natural_key),
@@ -113,17 +118,3 @@ def invalid_rows(engine: sa.Engine, client_id: str) -> pd.DataFrame:
         return frame
     frame["order"] = frame["id"].map(natural_key)
     return frame.sort_values(["order", "problem"]).drop(columns="order").reset_index(drop=True)
-
-
-def _listed_ids(engine: sa.Engine, client_id: str) -> list[str]:
-    """Every campaign id in the account's stored pages, in listing order, repeats kept."""
-    item = sa.func.jsonb_array_elements(raw_campaign_pages.c.body["data"]).table_valued("value")
-    query = (
-        sa.select(item.c.value.op("->>")("id"))
-        .select_from(raw_campaign_pages)
-        .join(item, sa.true())
-        .where(raw_campaign_pages.c.client_id == client_id)
-        .order_by(raw_campaign_pages.c.page)
-    )
-    with engine.connect() as conn:
-        return [i for i in conn.scalars(query) if i is not None]

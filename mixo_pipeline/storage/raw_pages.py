@@ -36,6 +36,20 @@ class Cycle:
         """The ``total`` the API reported (the last page's, as the listing guards keep it fixed)."""
         return self.pages[-1].total if self.pages else 0
 
+    def listed_ids(self) -> list[str]:
+        """Every campaign id of the listing, in listing order, repeats kept.
+
+        Malformed items are skipped, not reported: validation belongs to the sync and merge
+        stages (``campaigns_frame``), which name the bad field.
+        """
+        ids: list[str] = []
+        for page in self.pages:
+            data = page.body.get("data") if isinstance(page.body, dict) else None
+            for item in data if isinstance(data, list) else ():
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    ids.append(item["id"])
+        return ids
+
 
 class NoCycleError(LookupError):
     """The account has no stored pages: ``raw_campaign_pages`` was never materialized for it."""
@@ -48,8 +62,10 @@ def replace_raw_pages(
     pages: Sequence[CampaignPage],
     *,
     run_id: str | None = None,
-) -> None:
-    """Replace the account's stored pages with ``pages`` in one transaction.
+) -> Cycle:
+    """Replace the account's stored pages with ``pages`` in one transaction; return them as the
+    cycle they now are (what a step that listed them merges and checks, whatever another run
+    stores after it).
 
     Readers see either the whole previous listing or the whole new one; a failure mid-way
     (including one raised while the pages were being fetched, before this is called) leaves the
@@ -81,6 +97,12 @@ def replace_raw_pages(
         )
         if rows:
             conn.execute(insert(raw_campaign_pages), rows)
+    return Cycle(
+        client_id=client_id,
+        cycle_id=cycle_id,
+        run_id=run_id or cycle_id,
+        pages=tuple(StoredPage(page=p.page, total=p.total, body=p.raw) for p in pages),
+    )
 
 
 def _account_lock_key(client_id: str) -> sa.ColumnElement[int]:

@@ -18,13 +18,12 @@ work a run redoes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from mixo_pipeline.storage.raw_pages import Cycle, NoCycleError, StoredPage, load_cycle
+from mixo_pipeline.storage.raw_pages import Cycle, NoCycleError, load_cycle
 from mixo_pipeline.storage.sync_records import first_recorded_at, succeeded_ids
 
 
@@ -61,7 +60,7 @@ def choose_cycle(
     if stored is None:
         return _choice(run_id, run_id, "no stored cycle: a new cycle")
     last = stored.cycle_id
-    listed = _listed_ids(stored.pages)
+    listed = set(stored.listed_ids())
     missing = len(listed - succeeded_ids(engine, client_id, last))
     if missing == 0:
         return _choice(run_id, run_id, f"cycle {last} is complete: a new cycle")
@@ -82,21 +81,6 @@ def choose_cycle(
 
 def _choice(cycle_id: str, run_id: str, reason: str) -> CycleChoice:
     return CycleChoice(cycle_id, resumed=cycle_id != run_id, reason=reason)
-
-
-def _listed_ids(pages: Sequence[StoredPage]) -> set[str]:
-    """The campaign ids of the stored listing; malformed items are skipped, not reported.
-
-    Validation belongs to the sync and merge stages (``campaigns_frame``), which name the bad
-    field; a listing they rejected synced nothing, so it has nothing to resume anyway.
-    """
-    ids: set[str] = set()
-    for page in pages:
-        data = page.body.get("data") if isinstance(page.body, dict) else None
-        for item in data if isinstance(data, list) else ():
-            if isinstance(item, dict) and isinstance(item.get("id"), str):
-                ids.add(item["id"])
-    return ids
 
 
 def _seconds(delta: timedelta) -> str:

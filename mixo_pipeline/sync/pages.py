@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.client import AdPlatformClient
 from mixo_pipeline.ad_platform.models import CampaignPage
-from mixo_pipeline.storage.raw_pages import replace_raw_pages
+from mixo_pipeline.storage.raw_pages import Cycle, replace_raw_pages
 from mixo_pipeline.sync.campaign_sync import SyncOutcome, sync_listed
 
 
@@ -23,6 +23,8 @@ class PagesOutcome:
     campaigns: int
     total: int
     duplicate_ids: int
+    stored: Cycle
+    """The listing as stored: what the step merges and checks."""
 
 
 def fetch_pages(
@@ -37,8 +39,7 @@ def fetch_pages(
     run's when this run continues that cycle and lists the account anew.
     """
     pages = list(client.iter_campaign_pages())
-    replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id)
-    return _outcome(pages)
+    return _outcome(pages, replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id))
 
 
 def list_and_sync(
@@ -58,22 +59,25 @@ def list_and_sync(
     sync records (it chooses the same cycle).
     """
     pages: list[CampaignPage] = []
+    stored: list[Cycle] = []
 
     def listed() -> Iterator[str]:
         for page in client.iter_campaign_pages():
             pages.append(page)
             yield from (campaign.id for campaign in page.campaigns)
-        replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id)
+        stored.append(replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id))
 
     synced = sync_listed(engine, client, client_id, cycle_id, run_id, listed())
-    return _outcome(pages), synced
+    # sync_listed returns only after the listing completed (else it raised), so it was stored.
+    return _outcome(pages, stored[0]), synced
 
 
-def _outcome(pages: Sequence[CampaignPage]) -> PagesOutcome:
+def _outcome(pages: Sequence[CampaignPage], stored: Cycle) -> PagesOutcome:
     ids = Counter(campaign.id for page in pages for campaign in page.campaigns)
     return PagesOutcome(
         pages=len(pages),
         campaigns=sum(ids.values()),
         total=pages[-1].total if pages else 0,
         duplicate_ids=sum(n - 1 for n in ids.values() if n > 1),
+        stored=stored,
     )

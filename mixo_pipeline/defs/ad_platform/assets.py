@@ -51,6 +51,7 @@ from mixo_pipeline.defs.operations.policies import (
 from mixo_pipeline.resources.ad_platform import AdPlatformResource
 from mixo_pipeline.resources.postgres import PostgresResource
 from mixo_pipeline.storage import campaigns as campaigns_table
+from mixo_pipeline.storage.raw_pages import Cycle
 from mixo_pipeline.sync.campaign_sync import IncompleteSyncError, SyncOutcome, sync_account
 from mixo_pipeline.sync.cycle import CycleChoice, choose_cycle
 from mixo_pipeline.sync.floor import DOCUMENTED_SYNC_LATENCY_S, admitted_requests, rate_limit_floor
@@ -169,6 +170,10 @@ def sync_ad_accounts(
     selected = [key for key in STAGES if key in context.selected_asset_keys]
     run_id = context.run.run_id
     max_age = cycle_resume_max_age()
+    # The listing each account's step stored: its merge and checks judge exactly that, even if
+    # another run on the same account (an overlapping batch on another worker) stores a newer
+    # listing meanwhile. Accounts not listed in this step use their stored listing.
+    listed: dict[str, Cycle] = {}
 
     def cycle_for(client_id: str) -> CycleChoice:
         cycle = choose_cycle(
@@ -223,6 +228,7 @@ def sync_ad_accounts(
         if RAW_PAGES in selected and SYNC_RECORDS in selected:
             cycle = cycle_for(client_id)
             listing, synced = list_and_sync(engine, client, client_id, cycle.cycle_id, run_id)
+            listed[client_id] = listing.stored
             yield RAW_PAGES, pages_metadata(listing, cycle)
             if not synced.complete:
                 raise IncompleteSyncError(client_id, synced)
@@ -230,6 +236,7 @@ def sync_ad_accounts(
         elif RAW_PAGES in selected:
             cycle = cycle_for(client_id)
             listing = fetch_pages(engine, client, client_id, cycle.cycle_id, run_id)
+            listed[client_id] = listing.stored
             stats = _delta(client.stats.as_metadata(), before)
             yield RAW_PAGES, {**pages_metadata(listing, cycle), **stats}
         elif SYNC_RECORDS in selected:
@@ -239,7 +246,7 @@ def sync_ad_accounts(
             yield SYNC_RECORDS, sync_metadata(synced, _delta(client.stats.as_metadata(), before))
 
     def merge(client_id: str) -> Metadata:
-        outcome = merge_account(engine, client_id)
+        outcome = merge_account(engine, client_id, listed.get(client_id))
         counts = outcome.counts
         return {
             "dagster/row_count": counts.live_rows,
@@ -266,7 +273,12 @@ def sync_ad_accounts(
             yield CAMPAIGNS, merge(client_id)
 
     checks: list[AccountCheck] = [
-        (check.spec, lambda client_id, evaluate=check.evaluate: evaluate(engine, client_id))
+        (
+            check.spec,
+            lambda client_id, evaluate=check.evaluate: evaluate(
+                engine, client_id, listed.get(client_id)
+            ),
+        )
         for check in CHECKS
         if check.spec.key in context.selected_asset_check_keys
     ]

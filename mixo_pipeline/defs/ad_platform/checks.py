@@ -20,10 +20,13 @@ import sqlalchemy as sa
 
 from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS
 from mixo_pipeline.storage import quality
+from mixo_pipeline.storage.raw_pages import Cycle
 
 SHOWN_IDS = 20
 
-Evaluate = Callable[[sa.Engine, str], dg.AssetCheckResult]
+Evaluate = Callable[[sa.Engine, str, Cycle | None], dg.AssetCheckResult]
+"""Evaluates one account: the engine, the client id and the listing the step merged (``None``
+when the step did not list: the account's stored listing)."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,8 @@ class CampaignCheck:
     evaluate: Evaluate
 
 
-def _complete(engine: sa.Engine, client_id: str) -> dg.AssetCheckResult:
-    result = quality.completeness(engine, client_id)
+def _complete(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
+    result = quality.completeness(engine, client_id, cycle)
     return dg.AssetCheckResult(
         passed=result.passed,
         description=f"{result.synced}/{result.total} campaigns synced in cycle {result.cycle_id}",
@@ -49,8 +52,8 @@ def _complete(engine: sa.Engine, client_id: str) -> dg.AssetCheckResult:
     )
 
 
-def _unique(engine: sa.Engine, client_id: str) -> dg.AssetCheckResult:
-    result = quality.uniqueness(engine, client_id)
+def _unique(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
+    result = quality.uniqueness(engine, client_id, cycle)
     return dg.AssetCheckResult(
         passed=result.passed,
         description=(
@@ -69,7 +72,7 @@ def _unique(engine: sa.Engine, client_id: str) -> dg.AssetCheckResult:
     )
 
 
-def _valid(engine: sa.Engine, client_id: str) -> dg.AssetCheckResult:
+def _valid(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
     problems = quality.invalid_rows(engine, client_id)
     by_problem = problems.groupby("problem")["id"].count().to_dict() if len(problems) else {}
     offending = sorted(set(problems["id"]), key=quality.natural_key)
