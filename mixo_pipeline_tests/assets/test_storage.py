@@ -16,6 +16,7 @@ from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle, replace_ra
 from mixo_pipeline.storage.schema import campaigns, create_schema
 from mixo_pipeline.storage.sync_records import record_results, succeeded_ids, successful_syncs
 from mixo_pipeline.sync.campaign_sync import _CheckpointWriter
+from mixo_pipeline.sync.merge import merge_account
 from mixo_pipeline.sync.rows import campaigns_frame
 
 from .conftest import make_pages, raw_campaign
@@ -153,3 +154,23 @@ def test_quality_queries_find_real_problems(pg: sa.Engine) -> None:
     pages = make_pages([raw_campaign(n) for n in (1, 2, 3, 2)], limit=2)
     replace_raw_pages(pg, "acme", "c1", pages)
     assert quality.uniqueness(pg, "acme").raw_duplicates == ["campaign_2"]
+
+
+def test_a_step_merges_and_checks_its_own_listing_after_another_run_stored_a_newer_one(
+    pg: sa.Engine,
+) -> None:
+    """Two runs on one account overlap: run A listed and synced everything, then run B stored
+    its own listing (cycle B, nothing synced yet) before A merged. A's merge and checks judge
+    A's listing, so A is complete; the stored listing (B's) is not, yet."""
+    pages = make_pages([raw_campaign(n) for n in range(1, 13)])
+    a_listing = replace_raw_pages(pg, "acme", "run-a", pages)
+    synced = [SyncResult(f"campaign_{n}", True, 1, SYNCED_AT) for n in range(1, 13)]
+    record_results(pg, "acme", "run-a", "run-a", synced)
+    replace_raw_pages(pg, "acme", "run-b", pages)
+
+    outcome = merge_account(pg, "acme", a_listing)
+    assert (outcome.cycle_id, outcome.written) == ("run-a", 12)
+    assert quality.completeness(pg, "acme", a_listing).passed
+    assert quality.uniqueness(pg, "acme", a_listing).passed
+    stored = quality.completeness(pg, "acme")
+    assert (stored.cycle_id, stored.synced, stored.passed) == ("run-b", 0, False)
