@@ -148,6 +148,20 @@ class _StampedPostgresBucket(_FreshTimestamps, PostgresBucket):
             """
         ).format(table=table_id)
 
+    def leak(self, current_timestamp: int | None = None) -> Any:
+        """Drop expired permits; nothing to do once the budget's pool is closed.
+
+        pyrate-limiter's leaker thread only checks its stop flag between passes, so it can
+        still be in a pass when the last client of the budget closes the pool; that pass has
+        nothing left to clean up for this process and must not die with a traceback.
+        """
+        from psycopg_pool import PoolClosed
+
+        try:
+            return super().leak(current_timestamp)
+        except PoolClosed:
+            return 0
+
     def put(self, item: RateItem) -> Any:
         from psycopg.errors import LockNotAvailable
 
