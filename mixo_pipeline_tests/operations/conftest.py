@@ -29,7 +29,7 @@ from mixo_pipeline.defs.operations.sync_targets import SYNC_JOB_NAME
 from mixo_pipeline.defs.resources import setting_env
 from mixo_pipeline.local_postgres import EmbeddedPostgres
 from mixo_pipeline.resources.postgres import engine_for
-from mixo_pipeline.storage.schema import metadata
+from mixo_pipeline.storage.schema import campaigns, metadata
 from mock_api import MockConfig, MockServer
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
@@ -184,6 +184,21 @@ def pipeline(
     yield start
     for server in servers:
         server.stop()
+
+
+def stored_campaigns(engine: sa.Engine) -> tuple[dict[str, int], int]:
+    """Live distinct campaigns per account, and every row of ``campaigns`` (a duplicate would
+    make the second larger than the sum of the first)."""
+    with engine.connect() as conn:
+        per_account = dict(
+            conn.execute(
+                sa.select(campaigns.c.client_id, sa.func.count(sa.distinct(campaigns.c.id)))
+                .where(campaigns.c.removed_at.is_(None))
+                .group_by(campaigns.c.client_id)
+            ).all()
+        )
+        rows = conn.execute(sa.select(sa.func.count()).select_from(campaigns)).scalar_one()
+    return per_account, rows
 
 
 def add_partitions(instance: dg.DagsterInstance, keys: Sequence[str]) -> None:

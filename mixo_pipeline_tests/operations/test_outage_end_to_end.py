@@ -10,7 +10,6 @@ about 8x the account's rate-limit floor before the run fails, 50 s even at time 
 from __future__ import annotations
 
 import dagster as dg
-import sqlalchemy as sa
 
 from mixo_pipeline.defs.operations.policies import ACCOUNTS_PER_RUN_ENV
 from mixo_pipeline.defs.operations.recovery_sensor import outage_recovery_sensor
@@ -21,8 +20,7 @@ from mixo_pipeline.defs.operations.sync_targets import (
     account_health,
     run_request_partitions,
 )
-from mixo_pipeline.storage.schema import campaigns
-from mixo_pipeline_tests.operations.conftest import add_partitions
+from mixo_pipeline_tests.operations.conftest import add_partitions, stored_campaigns
 from mixo_pipeline_tests.timing import LOADED_MARGIN_S
 
 FIRST = ["client_1", "client_2"]
@@ -70,15 +68,7 @@ def test_outage_then_recovery_to_100_of_100_without_duplicates(
 
     health = account_health(instance, keys)
     assert all(health[k] is AccountHealth.HEALTHY for k in keys)
-    with ops_db.connect() as conn:
-        per_account = dict(
-            conn.execute(
-                sa.select(campaigns.c.client_id, sa.func.count(sa.distinct(campaigns.c.id)))
-                .where(campaigns.c.removed_at.is_(None))
-                .group_by(campaigns.c.client_id)
-            ).all()
-        )
-        rows = conn.execute(sa.select(sa.func.count()).select_from(campaigns)).scalar_one()
+    per_account, rows = stored_campaigns(ops_db)
     assert per_account == dict.fromkeys(keys, 100)
     assert rows == 500, "no duplicates"
 

@@ -24,9 +24,9 @@ from mixo_pipeline.defs.operations.sync_targets import (
     RANGE_START_TAG,
     run_request_partitions,
 )
-from mixo_pipeline.storage.schema import campaign_sync_records, campaigns
+from mixo_pipeline.storage.schema import campaign_sync_records
 from mixo_pipeline.storage.sync_records import succeeded_ids
-from mixo_pipeline_tests.operations.conftest import add_partitions
+from mixo_pipeline_tests.operations.conftest import add_partitions, stored_campaigns
 
 CAMPAIGNS = 100
 
@@ -95,15 +95,8 @@ def test_a_new_run_after_a_partial_failure_syncs_only_the_rest(
         assert f"{left[key]} of {CAMPAIGNS} campaigns unsynced" in meta["cycle_choice"]
     assert all(evaluation.passed for evaluation in second.get_asset_check_evaluations())
 
+    per_account, rows = stored_campaigns(ops_db)
     with ops_db.connect() as conn:
-        per_account = dict(
-            conn.execute(
-                sa.select(campaigns.c.client_id, sa.func.count(sa.distinct(campaigns.c.id)))
-                .where(campaigns.c.removed_at.is_(None))
-                .group_by(campaigns.c.client_id)
-            ).all()
-        )
-        rows = conn.execute(sa.select(sa.func.count()).select_from(campaigns)).scalar_one()
         records = conn.execute(
             sa.select(
                 campaign_sync_records.c.cycle_id,
