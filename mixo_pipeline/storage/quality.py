@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.models import KNOWN_STATUSES
 from mixo_pipeline.storage.raw_pages import Cycle, load_cycle
-from mixo_pipeline.storage.schema import campaigns
+from mixo_pipeline.storage.schema import campaign_sync_records, campaigns
 
 _NUMBER = re.compile(r"(\d+)$")
 
@@ -38,17 +38,36 @@ class Completeness:
 
 
 def completeness(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Completeness:
-    """Rows written in ``cycle`` against the ``total`` the API reported for it.
+    """Live rows holding ``cycle``'s sync of each listed campaign, or a newer one, against the
+    ``total`` the API reported for it.
 
     ``cycle`` is the listing a step merged (another run may have stored a newer one since);
-    by default the account's stored listing.
+    by default the account's stored listing. A row counts if this cycle wrote it, or if a run
+    that overlapped on the account wrote a sync at least as recent over it between this step's
+    merge and its check: the table is then at least as complete and fresh as this cycle made it.
+    A row from an older cycle, or a missing one, does not count.
     """
     cycle = cycle or load_cycle(engine, client_id)
     listed = cycle.listed_ids()
-    query = sa.select(campaigns.c.id).where(
-        campaigns.c.client_id == client_id,
-        campaigns.c.cycle_id == cycle.cycle_id,
-        campaigns.c.removed_at.is_(None),
+    records = campaign_sync_records
+    this_sync = sa.and_(
+        records.c.client_id == campaigns.c.client_id,
+        records.c.campaign_id == campaigns.c.id,
+        records.c.cycle_id == cycle.cycle_id,
+        records.c.success.is_(True),
+    )
+    query = (
+        sa.select(campaigns.c.id)
+        .join(records, this_sync)
+        .where(
+            campaigns.c.client_id == client_id,
+            campaigns.c.removed_at.is_(None),
+            sa.or_(
+                campaigns.c.cycle_id == cycle.cycle_id,
+                campaigns.c.synced_at
+                >= sa.func.coalesce(records.c.synced_at, records.c.recorded_at),
+            ),
+        )
     )
     with engine.connect() as conn:
         synced = set(conn.scalars(query))

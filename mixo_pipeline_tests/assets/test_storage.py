@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -26,6 +26,8 @@ SYNCED_AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 def _merge(pg: sa.Engine, client_id: str, cycle: str, ns: range) -> object:
     replace_raw_pages(pg, client_id, cycle, make_pages([raw_campaign(n) for n in ns]))
+    synced = [SyncResult(f"campaign_{n}", True, 1, SYNCED_AT) for n in ns]
+    record_results(pg, client_id, cycle, cycle, synced)
     frame = campaigns_frame(load_cycle(pg, client_id).pages)
     frame["synced_at"] = SYNCED_AT
     return merge_campaigns(pg, client_id, cycle, frame, frame["id"])
@@ -140,7 +142,10 @@ def test_quality_queries_find_real_problems(pg: sa.Engine) -> None:
             .values(clicks=10**6, status="bogus", budget=0)
         )
         conn.execute(
-            sa.update(campaigns).where(campaigns.c.id == "campaign_4").values(cycle_id="old")
+            # A row an older cycle wrote: another cycle id and an older sync.
+            sa.update(campaigns)
+            .where(campaigns.c.id == "campaign_4")
+            .values(cycle_id="old", synced_at=SYNCED_AT - timedelta(days=1))
         )
     bad = quality.invalid_rows(pg, "acme")
     assert bad.to_dict("records") == [
@@ -174,3 +179,13 @@ def test_a_step_merges_and_checks_its_own_listing_after_another_run_stored_a_new
     assert quality.uniqueness(pg, "acme", a_listing).passed
     stored = quality.completeness(pg, "acme")
     assert (stored.cycle_id, stored.synced, stored.passed) == ("run-b", 0, False)
+
+    # B finishes and merges its newer syncs over A's rows just before A's check: A's cycle is
+    # still complete (every campaign holds A's sync or a newer one), and so is B's.
+    newer = [
+        SyncResult(f"campaign_{n}", True, 1, SYNCED_AT + timedelta(minutes=1)) for n in range(1, 13)
+    ]
+    record_results(pg, "acme", "run-b", "run-b", newer)
+    merge_account(pg, "acme")
+    assert quality.completeness(pg, "acme", a_listing).passed
+    assert quality.completeness(pg, "acme").passed
