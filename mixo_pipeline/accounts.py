@@ -185,11 +185,6 @@ def account_resolver(default: Account) -> Callable[[str], Account]:
     return from_file
 
 
-def resolve_account(client_id: str, default: Account) -> Account:
-    """The one account behind partition ``client_id`` (see :func:`account_resolver`)."""
-    return account_resolver(default)(client_id)
-
-
 def _read(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")

@@ -12,8 +12,8 @@ from mixo_pipeline.accounts import (
     AccountsConfigError,
     MissingSecretError,
     UnknownAccountError,
+    account_resolver,
     load_account_configs,
-    resolve_account,
 )
 from mixo_pipeline.ad_platform.models import Account
 
@@ -116,9 +116,9 @@ def test_validation_errors_name_file_entry_and_field(tmp_path, text, message) ->
 
 def test_resolve_without_file_accepts_only_the_default_account(monkeypatch) -> None:
     monkeypatch.delenv(ACCOUNTS_FILE_ENV, raising=False)
-    assert resolve_account("default", DEFAULT) is DEFAULT
+    assert account_resolver(DEFAULT)("default") is DEFAULT
     with pytest.raises(UnknownAccountError, match=r"unknown account 'client_7'.*'default'"):
-        resolve_account("client_7", DEFAULT)
+        account_resolver(DEFAULT)("client_7")
 
 
 def test_resolve_with_file_reads_the_named_secret(monkeypatch, tmp_path) -> None:
@@ -129,12 +129,12 @@ def test_resolve_with_file_reads_the_named_secret(monkeypatch, tmp_path) -> None
     )
     monkeypatch.setenv(ACCOUNTS_FILE_ENV, str(path))
     monkeypatch.setenv("ACME_PW", "s3cret-acme")
-    account = resolve_account("acme", DEFAULT)
+    account = account_resolver(DEFAULT)("acme")
     assert account == Account("acme", "http://api.test", "ops@acme.test", "s3cret-acme")
     assert "s3cret-acme" not in repr(account)
     # With a file the file is the whole truth: the env-bound default is not implicitly kept.
     with pytest.raises(UnknownAccountError, match=rf"'default': it is not listed in {path}"):
-        resolve_account("default", DEFAULT)
+        account_resolver(DEFAULT)("default")
 
 
 def test_resolve_names_the_unset_variable_never_a_value(monkeypatch, tmp_path) -> None:
@@ -145,4 +145,16 @@ def test_resolve_names_the_unset_variable_never_a_value(monkeypatch, tmp_path) -
     monkeypatch.setenv(ACCOUNTS_FILE_ENV, str(path))
     monkeypatch.setenv("ACME_PW", "")
     with pytest.raises(MissingSecretError, match=r"account 'acme': environment variable ACME_PW"):
-        resolve_account("acme", DEFAULT)
+        account_resolver(DEFAULT)("acme")
+
+
+def test_a_resolver_reads_the_file_once_and_secrets_when_resolving(monkeypatch, tmp_path) -> None:
+    path = _write(
+        tmp_path,
+        "accounts:\n  - {client_id: acme, base_url: http://h, email: a@b, password_env: ACME_PW}\n",
+    )
+    monkeypatch.setenv(ACCOUNTS_FILE_ENV, str(path))
+    resolve = account_resolver(DEFAULT)
+    path.unlink()  # a step's accounts are resolved from the file as it was when the step began
+    monkeypatch.setenv("ACME_PW", "rotated")
+    assert resolve("acme").password == "rotated"
