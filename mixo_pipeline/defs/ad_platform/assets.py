@@ -200,7 +200,13 @@ def sync_ad_accounts(
             "cycle_choice": cycle.reason,
         }
 
-    def sync_metadata(outcome: SyncOutcome, stats: dict[str, int | float]) -> Metadata:
+    def sync_metadata(
+        outcome: SyncOutcome, client: AdPlatformClient, client_id: str, before: Metadata
+    ) -> Metadata:
+        """The sync records' metadata; raises if a campaign still failed after every retry."""
+        if not outcome.complete:
+            raise IncompleteSyncError(client_id, outcome)
+        stats = _delta(client.stats.as_metadata(), before)
         floor = rate_limit_floor(
             admitted_requests(stats),
             settings.rate_limit_requests,
@@ -230,9 +236,7 @@ def sync_ad_accounts(
             listing, synced = list_and_sync(engine, client, client_id, cycle.cycle_id, run_id)
             listed[client_id] = listing.stored
             yield RAW_PAGES, pages_metadata(listing, cycle)
-            if not synced.complete:
-                raise IncompleteSyncError(client_id, synced)
-            yield SYNC_RECORDS, sync_metadata(synced, _delta(client.stats.as_metadata(), before))
+            yield SYNC_RECORDS, sync_metadata(synced, client, client_id, before)
         elif RAW_PAGES in selected:
             cycle = cycle_for(client_id)
             listing = fetch_pages(engine, client, client_id, cycle.cycle_id, run_id)
@@ -241,9 +245,7 @@ def sync_ad_accounts(
             yield RAW_PAGES, {**pages_metadata(listing, cycle), **stats}
         elif SYNC_RECORDS in selected:
             synced = sync_account(engine, client, client_id, run_id)
-            if not synced.complete:
-                raise IncompleteSyncError(client_id, synced)
-            yield SYNC_RECORDS, sync_metadata(synced, _delta(client.stats.as_metadata(), before))
+            yield SYNC_RECORDS, sync_metadata(synced, client, client_id, before)
 
     def merge(client_id: str) -> Metadata:
         outcome = merge_account(engine, client_id, listed.get(client_id))
