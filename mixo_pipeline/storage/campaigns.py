@@ -34,6 +34,7 @@ _UPDATED_ON_CONFLICT = (
 class MergeCounts:
     inserted: int
     updated: int
+    kept_newer: int
     removed: int
     live_rows: int
 
@@ -54,6 +55,7 @@ def _upsert_statement() -> sa.Insert:
         .render_derived(name="r", with_types=True)
     )
     now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    stored = campaigns.c.synced_at
     source = sa.select(
         sa.bindparam("client_id", type_=sa.Text),
         *(rows.c[name] for name in CAMPAIGN_FIELDS),
@@ -67,6 +69,9 @@ def _upsert_statement() -> sa.Insert:
     return statement.on_conflict_do_update(
         index_elements=[campaigns.c.client_id, campaigns.c.id],
         set_={name: statement.excluded[name] for name in _UPDATED_ON_CONFLICT},
+        # A row never goes back in time: two runs overlapping on an account both sync every
+        # campaign, at interleaved moments, and the later merge may carry the older sync.
+        where=statement.excluded.synced_at >= stored,
     ).returning(sa.literal_column("(xmax = 0)").label("inserted"))
 
 
@@ -85,6 +90,9 @@ def merge_campaigns(
 ) -> MergeCounts:
     """Upsert ``rows`` (columns :data:`CAMPAIGN_FIELDS`) and soft-delete what was not listed.
 
+    A stored row holding a newer sync than ``rows`` has for it (another run's, merged first)
+    is kept as it is and counted in ``kept_newer``.
+
     One transaction for the whole account: if any statement fails, the table keeps exactly its
     previous contents. ``listed_ids`` is every id in the cycle's listing, synced or not: only
     campaigns absent from it get ``removed_at``; a listed campaign whose sync failed keeps its
@@ -96,7 +104,7 @@ def merge_campaigns(
         for row in rows.to_dict("records")
     ]
     listed = sorted(set(listed_ids))
-    inserted = updated = 0
+    inserted = updated = kept_newer = 0
     with engine.begin() as conn:
         if records:
             flags = (
@@ -109,6 +117,7 @@ def merge_campaigns(
             )
             inserted = sum(1 for flag in flags if flag)
             updated = len(flags) - inserted
+        kept_newer = len(records) - inserted - updated
         removed = conn.execute(
             sa.update(campaigns)
             .where(
@@ -123,7 +132,13 @@ def merge_campaigns(
                 campaigns.c.client_id == client_id, campaigns.c.removed_at.is_(None)
             )
         )
-    return MergeCounts(inserted=inserted, updated=updated, removed=removed, live_rows=live_rows)
+    return MergeCounts(
+        inserted=inserted,
+        updated=updated,
+        kept_newer=kept_newer,
+        removed=removed,
+        live_rows=live_rows,
+    )
 
 
 def preview(engine: sa.Engine, client_id: str, limit: int = 10) -> pd.DataFrame:

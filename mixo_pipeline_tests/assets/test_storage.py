@@ -189,3 +189,39 @@ def test_a_step_merges_and_checks_its_own_listing_after_another_run_stored_a_new
     merge_account(pg, "acme")
     assert quality.completeness(pg, "acme", a_listing).passed
     assert quality.completeness(pg, "acme").passed
+
+
+def test_a_merge_never_replaces_a_newer_sync_with_an_older_one(pg: sa.Engine) -> None:
+    """Two runs sharing an account's budget sync its campaigns at interleaved moments: A synced
+    campaign_1 after B did, B synced campaign_2 after A did. Whichever merges last, each row
+    keeps the newer sync, and both runs' listings stay complete."""
+    pages = make_pages([raw_campaign(n) for n in (1, 2)])
+    earlier, later = SYNCED_AT, SYNCED_AT + timedelta(seconds=30)
+    a_listing = replace_raw_pages(pg, "acme", "run-a", pages)
+    b_listing = replace_raw_pages(pg, "acme", "run-b", pages)
+    record_results(
+        pg,
+        "acme",
+        "run-a",
+        "run-a",
+        [SyncResult("campaign_1", True, 1, later), SyncResult("campaign_2", True, 1, earlier)],
+    )
+    record_results(
+        pg,
+        "acme",
+        "run-b",
+        "run-b",
+        [SyncResult("campaign_1", True, 1, earlier), SyncResult("campaign_2", True, 1, later)],
+    )
+
+    first = merge_account(pg, "acme", a_listing).counts
+    second = merge_account(pg, "acme", b_listing).counts
+    assert (first.inserted, first.updated, first.kept_newer) == (2, 0, 0)
+    assert (second.inserted, second.updated, second.kept_newer) == (0, 1, 1)
+    with pg.connect() as conn:
+        held = dict(conn.execute(sa.select(campaigns.c.id, campaigns.c.cycle_id)).all())
+        synced_at = set(conn.scalars(sa.select(campaigns.c.synced_at)))
+    assert held == {"campaign_1": "run-a", "campaign_2": "run-b"}
+    assert synced_at == {later}
+    assert quality.completeness(pg, "acme", a_listing).passed
+    assert quality.completeness(pg, "acme", b_listing).passed

@@ -254,6 +254,7 @@ def sync_ad_accounts(
             "dagster/row_count": counts.live_rows,
             "rows_inserted": counts.inserted,
             "rows_updated": counts.updated,
+            "rows_kept_newer": counts.kept_newer,
             "rows_removed": counts.removed,
             "rows_written": outcome.written,
             "listed": outcome.listed,
