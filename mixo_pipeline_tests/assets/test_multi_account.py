@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import logging
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
 
+from mixo_pipeline.defs.ad_platform.per_account import materialize_per_account
 from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS
 from mock_api import MockConfig
 
@@ -134,3 +139,27 @@ def test_a_batched_run_of_healthy_accounts_reports_each_account(
         assert len(evaluations) == 9
         for client_id in accounts:
             assert len(pipeline.rows(client_id)) == 10
+
+
+def test_accounts_run_without_full_garbage_collections() -> None:
+    """A full collection stops every account's requests between permit and send: while the
+    accounts work, the start-up heap is frozen and full collections wait; afterwards the
+    heap and the thresholds are handed back."""
+    thresholds = gc.get_threshold()
+    assert gc.get_freeze_count() == 0
+    during: dict[str, tuple[int, tuple[int, int, int]]] = {}
+
+    def work(client_id: str) -> Iterator[tuple[dg.AssetKey, dict[str, int]]]:
+        during[client_id] = (gc.get_freeze_count(), gc.get_threshold())
+        yield dg.AssetKey("campaigns"), {}
+
+    context = SimpleNamespace(partition_keys=ACCOUNTS, log=logging.getLogger(__name__))
+    events = list(materialize_per_account(context, work, checks=[]))  # type: ignore[arg-type]
+
+    assert sorted(e.partition for e in events) == sorted(ACCOUNTS)
+    assert set(during) == set(ACCOUNTS)
+    for frozen, (young, middle, full) in during.values():
+        assert frozen > 0
+        assert (young, middle) == thresholds[:2]
+        assert full > 10_000
+    assert (gc.get_freeze_count(), gc.get_threshold()) == (0, thresholds)

@@ -32,6 +32,7 @@ from mixo_pipeline.ad_platform.errors import (
     PaginationError,
     ResponseValidationError,
 )
+from mixo_pipeline.sync.gc_pauses import full_collections_deferred
 from mixo_pipeline.sync.rows import CampaignDataError
 
 Metadata = Mapping[str, Any]
@@ -79,7 +80,18 @@ def _run(work: AccountWork, checks: Sequence[AccountCheck], client_id: str) -> _
 def materialize_per_account(
     context: dg.AssetExecutionContext, work: AccountWork, checks: Sequence[AccountCheck]
 ) -> Iterator[StepEvent]:
-    """Run ``work`` and ``checks`` for every partition of the step, reporting each truthfully."""
+    """Run ``work`` and ``checks`` for every partition of the step, reporting each truthfully.
+
+    No full garbage collection runs meanwhile: it would stop every account's requests between
+    permit and send (see :mod:`mixo_pipeline.sync.gc_pauses`).
+    """
+    with full_collections_deferred():
+        yield from _every_account(context, work, checks)
+
+
+def _every_account(
+    context: dg.AssetExecutionContext, work: AccountWork, checks: Sequence[AccountCheck]
+) -> Iterator[StepEvent]:
     keys = list(context.partition_keys)
     if len(keys) == 1:
         yield from _single_account(keys[0], _run(work, checks, keys[0]))
