@@ -19,6 +19,9 @@ worker drawing permits from the shared PostgreSQL rate-limit budget. It prints p
 - 429s served, largest count admitted in one window for any account, campaigns stored.
 
 Usage: ``.venv/bin/python benchmarks/scale.py`` (time scale 0.1: about 10 minutes in all).
+``--margin`` sets the workers' rate-limit margin (``AD_PLATFORM_RATE_LIMIT_MARGIN_S``; by
+default the environment's, else the client's 0.1 s), which the header line prints: how much
+jitter a deployment must absorb depends on how many accounts share a core.
 Not a test: it prints figures, nothing asserts. Uses the embedded PostgreSQL (or
 ``DATABASE_URL``) with databases of its own, ``mixo_bench_<pid>`` and
 ``mixo_bench_<pid>_dagster``, dropped after each size, so concurrent runs on one server do not
@@ -43,8 +46,10 @@ import psutil
 import sqlalchemy as sa
 
 from mixo_pipeline.accounts import ACCOUNTS_FILE_ENV
+from mixo_pipeline.ad_platform import ClientSettings
 from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS_NAME, ACCOUNTS_PER_RUN_ENV
 from mixo_pipeline.defs.operations.sync_targets import batch_partitions
+from mixo_pipeline.defs.resources import setting_env
 from mixo_pipeline.local_postgres import (
     dagster_storage_url,
     sqlalchemy_url,
@@ -58,6 +63,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = f"mixo_bench_{os.getpid()}"
 BENCH_DAGSTER_DB = f"{BENCH_DB}_dagster"
 GIB = 1024**3
+MARGIN_ENV = setting_env("rate_limit_margin_s")
 
 
 @dataclass
@@ -341,8 +347,15 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=0.1, help="the mock's and client's")
     parser.add_argument("--accounts-per-run", type=int, default=50, help="accounts per worker")
     parser.add_argument("--seed", default="7", help="mock failure seed")
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=float(os.environ.get(MARGIN_ENV) or ClientSettings().rate_limit_margin_s),
+        help=f"the client's rate-limit margin, real seconds (sets {MARGIN_ENV} for the workers)",
+    )
     parser.add_argument("--verbose", action="store_true", help="print failed workers' logs")
     args = parser.parse_args()
+    os.environ[MARGIN_ENV] = str(args.margin)
 
     pg_data_dir: Path | None = None
     if os.environ.get("DATABASE_URL"):
@@ -355,7 +368,7 @@ def main() -> None:
         f"scale benchmark: 100 campaigns per account, time scale {args.time_scale:g}, "
         f"{args.accounts_per_run} accounts per run, documented constraints "
         "(10 req/60 s per client, 2 s syncs, 20% 503s, 10% hangs), shared Postgres budget; "
-        f"{psutil.cpu_count()} CPUs"
+        f"rate-limit margin {args.margin:g} s; {psutil.cpu_count()} CPUs"
     )
     header = (
         f"{'accounts':>8} {'wall s':>8} {'floor s':>8} {'wall/floor':>10} {'vs 1-acct':>9} "
