@@ -137,23 +137,25 @@ def test_resolve_with_file_reads_the_named_secret(monkeypatch, tmp_path) -> None
         account_resolver(DEFAULT)("default")
 
 
-def test_resolve_names_the_unset_variable_never_a_value(monkeypatch, tmp_path) -> None:
+def _use_acme_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The accounts file (one account, ``acme``, its password in ``ACME_PW``), in use."""
     path = _write(
         tmp_path,
         "accounts:\n  - {client_id: acme, base_url: http://h, email: a@b, password_env: ACME_PW}\n",
     )
     monkeypatch.setenv(ACCOUNTS_FILE_ENV, str(path))
+    return path
+
+
+def test_resolve_names_the_unset_variable_never_a_value(monkeypatch, tmp_path) -> None:
+    _use_acme_file(monkeypatch, tmp_path)
     monkeypatch.setenv("ACME_PW", "")
     with pytest.raises(MissingSecretError, match=r"account 'acme': environment variable ACME_PW"):
         account_resolver(DEFAULT)("acme")
 
 
 def test_a_resolver_reads_the_file_once_and_secrets_when_resolving(monkeypatch, tmp_path) -> None:
-    path = _write(
-        tmp_path,
-        "accounts:\n  - {client_id: acme, base_url: http://h, email: a@b, password_env: ACME_PW}\n",
-    )
-    monkeypatch.setenv(ACCOUNTS_FILE_ENV, str(path))
+    path = _use_acme_file(monkeypatch, tmp_path)
     resolve = account_resolver(DEFAULT)
     path.unlink()  # a step's accounts are resolved from the file as it was when the step began
     monkeypatch.setenv("ACME_PW", "rotated")
