@@ -55,7 +55,6 @@ def _upsert_statement() -> sa.Insert:
         .render_derived(name="r", with_types=True)
     )
     now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
-    stored = campaigns.c.synced_at
     source = sa.select(
         sa.bindparam("client_id", type_=sa.Text),
         *(rows.c[name] for name in CAMPAIGN_FIELDS),
@@ -71,7 +70,7 @@ def _upsert_statement() -> sa.Insert:
         set_={name: statement.excluded[name] for name in _UPDATED_ON_CONFLICT},
         # A row never goes back in time: two runs overlapping on an account both sync every
         # campaign, at interleaved moments, and the later merge may carry the older sync.
-        where=statement.excluded.synced_at >= stored,
+        where=statement.excluded.synced_at >= campaigns.c.synced_at,
     ).returning(sa.literal_column("(xmax = 0)").label("inserted"))
 
 
@@ -104,7 +103,7 @@ def merge_campaigns(
         for row in rows.to_dict("records")
     ]
     listed = sorted(set(listed_ids))
-    inserted = updated = kept_newer = 0
+    inserted = updated = 0
     with engine.begin() as conn:
         if records:
             flags = (
