@@ -8,18 +8,10 @@ from mixo_pipeline.ad_platform.errors import (
     ResponseValidationError,
     RetriesExhaustedError,
 )
-from mixo_pipeline.ad_platform.models import (
-    KNOWN_STATUSES,
-    Account,
-    Campaign,
-    CampaignPage,
-    SyncResult,
-)
+from mixo_pipeline.ad_platform.models import Account, Campaign, CampaignPage, SyncResult
 from mixo_pipeline.ad_platform.settings import ClientSettings
-from mixo_pipeline.ad_platform.stats import ClientStats
 
 __all__ = [
-    "KNOWN_STATUSES",
     "Account",
     "AdPlatformClient",
     "AdPlatformError",
@@ -27,7 +19,6 @@ __all__ = [
     "Campaign",
     "CampaignPage",
     "ClientSettings",
-    "ClientStats",
     "PaginationError",
     "ResponseValidationError",
     "RetriesExhaustedError",

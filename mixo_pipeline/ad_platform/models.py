@@ -1,28 +1,110 @@
-"""What the ad platform returns, validated into typed records.
+"""What the ad platform returns, validated once into typed records.
 
-The client validates every response into these types before anyone else sees it, so the assets
-downstream never guess at shapes. Each validation error names the page or campaign and the field.
+One pydantic model per response body. Values are checked, never coerced (a budget sent as the
+string ``"1100"`` is an error, not a guess) and strings pass through exactly as sent, except NUL,
+which PostgreSQL cannot store. Every error names the page or campaign and the field.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
-# Status values the platform documents or has been seen to send; anything else is flagged by the
-# `campaigns_valid` check rather than rejected, since a new status upstream is not lost data.
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+)
+
+from mixo_pipeline.ad_platform.errors import ResponseValidationError
+
+# Statuses the platform documents or has sent; others are flagged by `campaigns_valid`, not lost.
 KNOWN_STATUSES: frozenset[str] = frozenset({"active", "paused", "completed", "archived", "draft"})
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("contains a NUL character, which PostgreSQL cannot store")
+    return value
+
+
+def _number(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return Decimal(str(value))  # via str: 1100.1 stays 1100.1, not its binary expansion
+
+
+def _iso_string(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 string")
+    return value
+
+
+def _number_or_none(value: Any) -> float | None:
+    plausible = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if plausible and math.isfinite(value) else None
+
+
+Text = Annotated[str, Strict(), AfterValidator(_no_nul)]
+Count = Annotated[int, Strict(), Field(ge=0)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Campaign(_Record):
+    """One campaign of a listing page."""
+
+    id: Annotated[Text, Field(min_length=1)]
+    name: Text
+    status: Text
+    budget: Annotated[Decimal, BeforeValidator(_number)]
+    impressions: Count
+    clicks: Count
+    conversions: Count
+    created_at: Timestamp
+
+
+class _Pagination(_Record):
+    page: Count
+    limit: Annotated[int, Strict(), Field(ge=1)]
+    total: Count
+    has_more: Annotated[bool, Strict()]
+
+
+class _PageBody(_Record):
+    data: list[Campaign]
+    pagination: _Pagination
+
+
+class _SyncBody(_Record):
+    success: Literal[True]
+    campaign_id: Text | None = None
+    synced_at: Timestamp
+
+
+class _TokenBody(_Record):
+    access_token: Annotated[str, Strict(), Field(min_length=1)]
+    token_type: Literal["Bearer", "bearer"] = "Bearer"
+    # Optional hints: an unusable value means "not given", not a failed login.
+    expires_in: Annotated[float | None, BeforeValidator(_number_or_none)] = None
+    issued_at: Annotated[float | None, BeforeValidator(_number_or_none)] = None
 
 
 @dataclass(frozen=True)
 class Account:
-    """One client account on the platform: where it lives and how to log in.
-
-    ``client_id`` is sent as ``X-Client-ID`` and is the unit of the platform's rate limit and of
-    the ``ad_accounts`` partitions.
-    """
+    """One client account: ``client_id`` is sent as ``X-Client-ID``, the unit of the platform's
+    rate limit and of the ``ad_accounts`` partitions."""
 
     client_id: str
     base_url: str
@@ -31,20 +113,8 @@ class Account:
 
 
 @dataclass(frozen=True)
-class Campaign:
-    id: str
-    name: str
-    status: str
-    budget: Decimal
-    impressions: int
-    clicks: int
-    conversions: int
-    created_at: datetime
-
-
-@dataclass(frozen=True)
 class CampaignPage:
-    """One page of ``GET /api/campaigns`` as validated, with its raw JSON body kept verbatim."""
+    """One validated page of ``GET /api/campaigns``, with its body kept verbatim."""
 
     page: int
     limit: int
@@ -57,10 +127,86 @@ class CampaignPage:
 
 @dataclass(frozen=True)
 class SyncResult:
-    """The outcome of ``POST /api/campaigns/{id}/sync`` for one campaign, after all retries."""
+    """The outcome of one campaign's sync call, after all retries."""
 
     campaign_id: str
     success: bool
     attempts: int
     synced_at: datetime | None = None
     error: str | None = None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], body: Any, where: str) -> M:
+    """``body`` as ``model``, or a :class:`ResponseValidationError` naming where and what."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise ResponseValidationError(_describe(error, body, where)) from None
+
+
+def parse_campaign_page(body: Any, requested_page: int) -> CampaignPage:
+    """A ``GET /api/campaigns`` body; ``requested_page`` names it in errors."""
+    where = f"campaigns page {requested_page}"
+    parsed = validate(_PageBody, body, where)
+    if parsed.pagination.page != requested_page:
+        raise ResponseValidationError(
+            f"{where}: field 'pagination.page' is {parsed.pagination.page}, "
+            f"expected {requested_page}"
+        )
+    return CampaignPage(
+        page=parsed.pagination.page,
+        limit=parsed.pagination.limit,
+        total=parsed.pagination.total,
+        has_more=parsed.pagination.has_more,
+        campaigns=tuple(parsed.data),
+        raw=body,
+        fetched_at=datetime.now(UTC),
+    )
+
+
+def parse_sync_response(body: Any, campaign_id: str) -> datetime:
+    """A ``POST /api/campaigns/{id}/sync`` body; returns its ``synced_at``."""
+    where = f"sync of campaign {campaign_id!r}"
+    parsed = validate(_SyncBody, body, where)
+    if parsed.campaign_id not in (None, campaign_id):
+        raise ResponseValidationError(
+            f"{where}: field 'campaign_id' is {parsed.campaign_id!r}, expected {campaign_id!r}"
+        )
+    return parsed.synced_at
+
+
+def parse_token(body: Any) -> _TokenBody:
+    """A ``POST /auth/token`` body (its token never appears in an error)."""
+    try:
+        return _TokenBody.model_validate(body)
+    except ValidationError as error:
+        fields = sorted({".".join(map(str, e["loc"])) or "body" for e in error.errors()})
+        raise ResponseValidationError(
+            f"POST /auth/token: invalid field(s) {', '.join(fields)}"
+        ) from None
+
+
+def _describe(error: ValidationError, body: Any, where: str) -> str:
+    """The first problem, as ``where, item N (id 'x'): field 'f' <what>, got <value>``."""
+    first = error.errors()[0]
+    location = list(first["loc"])
+    if location[:1] == ["data"] and len(location) > 1 and isinstance(location[1], int):
+        index = location[1]
+        item = body["data"][index] if isinstance(body, dict) else None
+        where = f"{where}, item {index}"
+        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
+            where = f"{where} (id {item['id']!r})"
+        location = location[2:]
+    name = ".".join(map(str, location)) or "body"
+    if first["type"] == "missing":
+        return f"{where}: field {name!r} is missing"
+    what = first["msg"].removeprefix("Value error, ")
+    return f"{where}: field {name!r}: {what}, got {_shown(first.get('input'))}"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"

@@ -1,70 +1,115 @@
-"""What is worth retrying, how long to back off, and how long a 429 asks us to wait.
+"""What an HTTP outcome means for the call that got it, and the one retry policy every call obeys.
 
-Kept free of I/O so the policy can be tested exactly: the client feeds it statuses and response
-bodies and sleeps for what it returns.
+:func:`classify` turns a status (or a transport failure) into a :class:`Verdict`; the call raises
+:class:`Retryable` for the retryable ones, and :class:`RetryRule` tells tenacity how long to wait
+and when to stop. API calls and the login share the rule.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import Any
 
-# 429 is retried too, but on its own budget (a deadline), so it is not in this set.
-RETRYABLE_STATUSES: frozenset[int] = frozenset({500, 502, 503, 504})
-RATE_LIMITED_STATUS = 429
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
+from mixo_pipeline.ad_platform.settings import ClientSettings
+
+TIMEOUT = "timeout"
+CONNECTION_ERROR = "connection_error"
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, TIMEOUT, CONNECTION_ERROR})
 
 
-@dataclass(frozen=True)
-class BackoffPolicy:
-    """Exponential backoff with optional full jitter (AWS architecture blog, 2015).
+class Verdict(Enum):
+    OK = "ok"
+    RELOGIN = "relogin"  # 401: the token was refused; log in again and replay
+    RATE_LIMITED = "rate_limited"  # 429: wait what the platform asks, then replay
+    RETRY = "retry"  # 5xx, timeout, connection error: back off and replay
+    FATAL = "fatal"  # anything else: retrying cannot help
 
-    Full jitter spreads the retries of threads that failed together over the whole interval, so
-    they do not come back as a herd; the limiter paces them anyway, the jitter keeps them from
-    queueing at the same instant.
-    """
 
-    base_s: float
-    cap_s: float
-    jitter: bool = True
+def classify(status: int | str) -> Verdict:
+    """The verdict on one attempt that ended with HTTP ``status`` (or ``timeout``...)."""
+    if status in RETRYABLE_STATUSES:
+        return Verdict.RETRY
+    if isinstance(status, int) and 200 <= status < 300:
+        return Verdict.OK
+    if status == 401:
+        return Verdict.RELOGIN
+    return Verdict.RATE_LIMITED if status == 429 else Verdict.FATAL
 
-    def delay(self, failures: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait after the ``failures``-th failed attempt (1-based)."""
-        if failures < 1:
-            raise ValueError("failures is 1-based")
-        bound = min(self.cap_s, self.base_s * 2.0 ** min(failures - 1, 62))
-        if not self.jitter:
-            return bound
-        return (rng or random).uniform(0.0, bound)
+
+class Retryable(Exception):
+    """An attempt failed in a way worth another attempt."""
+
+    def __init__(self, verdict: Verdict, status: int | str, retry_after_s: float | None = None):
+        super().__init__(f"{verdict.value} (last status: {status})")
+        self.verdict = verdict
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+class RetryRule:
+    """One call's retry state: failures count towards ``max_attempts`` (a first 401 is replayed
+    at once, later failures back off with full jitter); 429s wait what they ask, capped, until
+    ``rate_limited_deadline_s`` of such waits."""
+
+    def __init__(self, settings: ClientSettings, window_s: float) -> None:
+        self._settings = settings
+        self._window_s = window_s
+        self.failures = 0
+        self.rate_limited_s = 0.0
+
+    def retrying(self, before_sleep: Callable[[RetryCallState], None]) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception_type(Retryable),
+            wait=self._wait,
+            stop=self._stop,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        failure = _failure(state)
+        if failure.verdict is Verdict.RATE_LIMITED:
+            asked = failure.retry_after_s
+            return min(self._window_s if asked is None else asked, self._settings.retry_after_cap_s)
+        self.failures += 1
+        if failure.verdict is Verdict.RELOGIN and self.failures == 1:
+            return 0.0
+        settings = self._settings
+        bound = min(
+            settings.backoff_cap_s, settings.backoff_base_s * 2 ** min(self.failures - 1, 62)
+        )
+        return random.uniform(0.0, bound) if settings.backoff_jitter else bound
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if _failure(state).verdict is Verdict.RATE_LIMITED:
+            self.rate_limited_s += state.upcoming_sleep
+            return self.rate_limited_s > self._settings.rate_limited_deadline_s
+        return self.failures >= self._settings.max_attempts
+
+
+def _failure(state: RetryCallState) -> Retryable:
+    assert state.outcome is not None
+    failure = state.outcome.exception()
+    assert isinstance(failure, Retryable)
+    return failure
 
 
 def retry_after_seconds(headers: Mapping[str, str], body: Any) -> float | None:
-    """The wait a 429 asks for: the ``Retry-After`` header, else the body's ``retry_after``.
-
-    The original server sends it only in the body; our mock sends both, as decimal seconds when
-    its time is compressed. HTTP-date values are not used by either and are ignored, as are
-    negative, non-finite or non-numeric values (the caller then falls back to its own pacing).
-    """
-    header = headers.get("Retry-After")
-    if header is not None:
-        seconds = _as_seconds(header.strip())
-        if seconds is not None:
-            return seconds
-    if isinstance(body, dict):
-        return _as_seconds(body.get("retry_after"))
-    return None
-
-
-def _as_seconds(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
-        return float(value)
+    """The wait a 429 asks for: the ``Retry-After`` header (seconds), else the body's
+    ``retry_after`` (the original server sends only that); None when neither is usable."""
+    in_body = body.get("retry_after") if isinstance(body, dict) else None
+    for value in (headers.get("Retry-After"), in_body):
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and math.isfinite(value) and value >= 0:
+            return float(value)
     return None

@@ -1,169 +1,74 @@
-"""Every non-secret knob of the ad platform client, in one frozen value.
+"""Every non-secret knob of the ad platform client, as one typed, validated model.
 
-Durations are stored as the platform's *documented* seconds and read through properties that
-multiply them by ``time_scale``. The mock's ``--time-scale`` compresses the platform's clock by
-the same factor, so setting one knob to the same value keeps the client matched to the server
-(a 60 s window becomes 6 s at 0.1, and so do the timeouts, backoff and token margin).
-
-The one exception is ``rate_limit_margin_s``: it covers network delay and scheduling jitter
-between taking a permit and the server counting the request, which are physical and do not
-shrink when the mock compresses time, so it is used as given.
+Durations (fields ending in ``_s``) are platform seconds: the mock's ``--time-scale`` compresses
+the platform's clock, and :meth:`ClientSettings.in_real_time` applies the same factor once, when
+a client is built. The rate-limit margin is the exception: it covers physical jitter, which does
+not shrink with the mock's clock (docs/performance.md says how its default was chosen).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from typing import Literal
 
-RateLimitBackend = Literal["memory", "postgres"]
-RATE_LIMIT_BACKENDS: tuple[RateLimitBackend, ...] = ("memory", "postgres")
+import dagster as dg
+from pydantic import Field
 
-# The platform documents a one-hour token; used only when a login response omits expires_in.
-DOCUMENTED_TOKEN_TTL_S = 3600.0
+UNSCALED = frozenset({"rate_limit_margin_s"})
 
 
-@dataclass(frozen=True)
-class ClientSettings:
+class ClientSettings(dg.Config):
     """Configuration of :class:`~mixo_pipeline.ad_platform.client.AdPlatformClient`.
 
-    Defaults match the platform's documented contract (10 requests per 60 s per client, a sync
-    endpoint that takes about 2 s, one-hour tokens).
+    Defaults follow the documented contract: 10 requests per 60 s per client, about 2 s per
+    sync call, one-hour tokens. Each field can be set as ``AD_PLATFORM_<FIELD>``.
     """
 
-    page_size: int = 10
-    """Campaigns per listing page; the original server is only consistent at 10."""
-    rate_limit_requests: int = 10
-    """Requests the platform admits per client per window."""
-    rate_limit_period_s: float = 60.0
-    """Length of the platform's sliding window (scaled)."""
-    rate_limit_margin_s: float = 0.1
-    """Added to the window for network delay and clock jitter (NOT scaled: it is physical)."""
-    rate_limit_backend: RateLimitBackend = "memory"
-    """Where the budget lives: ``memory`` (one process) or ``postgres`` (shared)."""
-    rate_limit_postgres_url: str | None = field(default=None, repr=False)
-    """Database holding the shared budget when the backend is ``postgres`` (may hold a password)."""
-    connect_timeout_s: float = 5.0
-    """TCP connect timeout of every request (scaled)."""
-    list_read_timeout_s: float = 10.0
-    """Read timeout of a listing page, which normally answers at once (scaled)."""
-    sync_read_timeout_s: float = 5.0
-    """Read timeout of a sync call, which takes about 2 s (scaled)."""
-    auth_read_timeout_s: float = 10.0
-    """Read timeout of the login call (scaled)."""
-    health_timeout_s: float = 2.0
-    """Connect and read timeout of the health probe (scaled)."""
-    max_attempts: int = 10
-    """Attempts per call against errors (5xx, timeouts, connection errors), the first included.
+    page_size: int = Field(10, ge=1, description="Campaigns per page; 10 lists consistently.")
+    rate_limit_requests: int = Field(10, ge=1, description="Requests admitted per window.")
+    rate_limit_period_s: float = Field(60.0, gt=0, description="The platform's sliding window.")
+    rate_limit_margin_s: float = Field(
+        0.5, ge=0, description="Real seconds added to the window against jitter (not scaled)."
+    )
+    rate_limit_backend: Literal["memory", "postgres"] = Field(
+        "postgres",
+        description="Where each account's budget lives: 'postgres' (shared by every process on "
+        "the database) or 'memory' (this process only).",
+    )
+    connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect timeout.")
+    list_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout of a page.")
+    sync_read_timeout_s: float = Field(5.0, gt=0, description="Read timeout of a ~2 s sync.")
+    auth_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout of the login.")
+    health_timeout_s: float = Field(2.0, gt=0, description="Timeout of the /health probe.")
+    max_attempts: int = Field(
+        10,
+        ge=1,
+        description="Attempts per call against 5xx, timeouts and 401s, the first included.",
+    )
+    backoff_base_s: float = Field(0.5, ge=0, description="First backoff bound, doubled per try.")
+    backoff_cap_s: float = Field(30.0, ge=0, description="Largest backoff.")
+    backoff_jitter: bool = Field(True, description="Wait a uniform share of the backoff bound.")
+    retry_after_cap_s: float = Field(120.0, ge=0, description="Longest 429 Retry-After honoured.")
+    rate_limited_deadline_s: float = Field(
+        600.0, ge=0, description="How long one call may keep being answered 429."
+    )
+    token_refresh_margin_s: float = Field(
+        60.0, ge=0, description="Refresh this long before expiry."
+    )
+    token_ttl_s: float = Field(3600.0, gt=0, description="Token life when the login omits it.")
+    sync_latency_s: float = Field(2.0, ge=0, description="The documented sync duration (floor).")
+    sync_concurrency: int = Field(10, ge=1, description="Sync calls in flight per account.")
+    time_scale: float = Field(1.0, gt=0, description="The mock's --time-scale; 1 for real.")
 
-    Against the documented 30% of failing requests (20% 503s, 10% hangs) a campaign exhausts 10
-    attempts with probability 0.3**10 ~ 6e-6: about one in 1,700 syncs of 100 campaigns, where 8
-    attempts left one in 150. The extra attempts cost nothing unless the failures happen."""
-    backoff_base_s: float = 0.5
-    """Upper bound of the first backoff; doubles every attempt (scaled)."""
-    backoff_cap_s: float = 30.0
-    """Largest backoff between attempts (scaled)."""
-    backoff_jitter: bool = True
-    """Full jitter: sleep a uniform random share of the exponential bound (else the bound)."""
-    retry_after_cap_s: float = 120.0
-    """Longest wait honoured from a 429's Retry-After (scaled)."""
-    rate_limited_deadline_s: float = 600.0
-    """How long one call may keep being answered 429 before it fails (scaled)."""
-    sync_concurrency: int = 10
-    """Sync calls in flight at once (also sizes the HTTP connection pool)."""
-    token_refresh_margin_s: float = 60.0
-    """Refresh the token this long before it expires (scaled)."""
-    time_scale: float = 1.0
-    """Multiplies every duration above except the rate-limit margin; match the mock's."""
-
-    def __post_init__(self) -> None:
-        problems: list[str] = []
-        for name in ("page_size", "rate_limit_requests", "max_attempts", "sync_concurrency"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1")
-        positive = (
-            "rate_limit_period_s",
-            "connect_timeout_s",
-            "list_read_timeout_s",
-            "sync_read_timeout_s",
-            "auth_read_timeout_s",
-            "health_timeout_s",
-            "time_scale",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                problems.append(f"{name} must be a finite number > 0")
-        non_negative = (
-            "rate_limit_margin_s",
-            "backoff_base_s",
-            "backoff_cap_s",
-            "retry_after_cap_s",
-            "rate_limited_deadline_s",
-            "token_refresh_margin_s",
-        )
-        for name in non_negative:
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                problems.append(f"{name} must be a finite number >= 0")
-        if self.rate_limit_backend not in RATE_LIMIT_BACKENDS:
-            problems.append(
-                f"rate_limit_backend must be one of {', '.join(RATE_LIMIT_BACKENDS)}, "
-                f"got {self.rate_limit_backend!r}"
-            )
-        if self.rate_limit_backend == "postgres" and not self.rate_limit_postgres_url:
-            problems.append("rate_limit_backend 'postgres' needs rate_limit_postgres_url")
-        if problems:
-            raise ValueError("invalid ad platform client settings: " + "; ".join(problems))
-
-    def scaled(self, seconds: float) -> float:
-        """``seconds`` of platform time in real seconds."""
-        return seconds * self.time_scale
+    def in_real_time(self) -> ClientSettings:
+        """These settings with every platform duration converted to real seconds."""
+        scaled = {
+            name: value * self.time_scale
+            for name, value in self
+            if name.endswith("_s") and name not in UNSCALED
+        }
+        return self.model_copy(update={**scaled, "time_scale": 1.0})
 
     @property
-    def rate_period(self) -> float:
-        return self.scaled(self.rate_limit_period_s)
-
-    @property
-    def connect_timeout(self) -> float:
-        return self.scaled(self.connect_timeout_s)
-
-    @property
-    def list_read_timeout(self) -> float:
-        return self.scaled(self.list_read_timeout_s)
-
-    @property
-    def sync_read_timeout(self) -> float:
-        return self.scaled(self.sync_read_timeout_s)
-
-    @property
-    def auth_read_timeout(self) -> float:
-        return self.scaled(self.auth_read_timeout_s)
-
-    @property
-    def health_timeout(self) -> float:
-        return self.scaled(self.health_timeout_s)
-
-    @property
-    def backoff_base(self) -> float:
-        return self.scaled(self.backoff_base_s)
-
-    @property
-    def backoff_cap(self) -> float:
-        return self.scaled(self.backoff_cap_s)
-
-    @property
-    def retry_after_cap(self) -> float:
-        return self.scaled(self.retry_after_cap_s)
-
-    @property
-    def rate_limited_deadline(self) -> float:
-        return self.scaled(self.rate_limited_deadline_s)
-
-    @property
-    def token_refresh_margin(self) -> float:
-        return self.scaled(self.token_refresh_margin_s)
-
-    @property
-    def documented_token_ttl(self) -> float:
-        return self.scaled(DOCUMENTED_TOKEN_TTL_S)
+    def window_s(self) -> float:
+        """The window our budget keeps: the platform's, plus the margin."""
+        return self.rate_limit_period_s * self.time_scale + self.rate_limit_margin_s

@@ -20,13 +20,11 @@ from .conftest import fast_settings
 
 def main(argv: list[str]) -> None:
     base_url, db_url, start_at, *ids = argv
-    settings = fast_settings(
-        rate_limit_requests=5, rate_limit_backend="postgres", rate_limit_postgres_url=db_url
-    )
+    settings = fast_settings(rate_limit_requests=5, rate_limit_backend="postgres")
     account = Account(
         "default", base_url, os.environ["AD_PLATFORM_EMAIL"], os.environ["AD_PLATFORM_PASSWORD"]
     )
-    with AdPlatformClient(settings, account) as client:
+    with AdPlatformClient(settings, account, budget_url=db_url) as client:
         client.health()  # connections warm before the start line
         time.sleep(max(0.0, float(start_at) - time.time()))
         results = list(client.sync_campaigns(ids))

@@ -33,6 +33,8 @@ def fast_settings(**overrides: Any) -> ClientSettings:
         "auth_read_timeout_s": 100.0,
         "backoff_base_s": 2.0,
         "backoff_cap_s": 20.0,
+        "rate_limit_backend": "memory",
+        "rate_limit_margin_s": 0.1,
     }
     values.update(overrides)
     return ClientSettings(**values)

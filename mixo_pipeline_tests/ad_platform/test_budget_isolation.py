@@ -1,8 +1,7 @@
 """Accounts' rate-limit budgets do not hold each other up inside one process.
 
-A run syncs many accounts in threads of one process. A slow permit for one account (with the
-Postgres backend every ``put`` is several database round trips) must not stall the permits of
-the others, which a limiter shared by all budgets did: it holds one lock around every ``put``.
+A run syncs many accounts in threads of one process. A slow permit for one account must not
+stall the permits of the others (one limiter lock around every account's ``put`` would).
 """
 
 from __future__ import annotations
@@ -13,33 +12,35 @@ from typing import Any
 
 import pytest
 
-from mixo_pipeline.ad_platform import ClientSettings, rate_limit
-from mixo_pipeline.ad_platform.rate_limit import RequestRateLimiter
+from mixo_pipeline.ad_platform import rate_limit
+from mixo_pipeline.ad_platform.rate_limit import RateLimiter
 
 # Bounds how long a broken implementation can hang the test; a correct one never waits on it.
 STUCK_S = 10.0
-# The stalled put outlasts that bound by far, until the test releases it.
-STALL_S = 6 * STUCK_S
+WINDOW_S = 0.6
+
+
+def _limiter(base_url: str, client_id: str, limit: int = 3) -> RateLimiter:
+    return RateLimiter(limit, WINDOW_S, base_url, client_id, budget_url=None)
 
 
 def test_a_stalled_permit_of_one_account_does_not_block_another(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = ClientSettings(rate_limit_requests=3, time_scale=0.01)
     base_url = f"http://isolation-{uuid.uuid4().hex}.invalid"
-    stalled = RequestRateLimiter(settings, base_url, "stalled")
-    others = [RequestRateLimiter(settings, base_url, f"other_{i}") for i in range(3)]
+    stalled = _limiter(base_url, "stalled")
+    others = [_limiter(base_url, f"other_{i}") for i in range(3)]
 
     inside_put, release = threading.Event(), threading.Event()
-    original_put = rate_limit._FreshInMemoryBucket.put
+    original_put = rate_limit.InMemoryBucket.put
 
     def put(self: Any, item: Any) -> Any:
         if item.name == stalled.name:
             inside_put.set()
-            release.wait(STALL_S)
+            release.wait(6 * STUCK_S)
         return original_put(self, item)
 
-    monkeypatch.setattr(rate_limit._FreshInMemoryBucket, "put", put)
+    monkeypatch.setattr(rate_limit.InMemoryBucket, "put", put)
 
     stalled_thread = threading.Thread(target=stalled.acquire)
     stalled_thread.start()
@@ -47,7 +48,7 @@ def test_a_stalled_permit_of_one_account_does_not_block_another(
 
     def take_all() -> None:
         for limiter in others:
-            for _ in range(settings.rate_limit_requests):
+            for _ in range(3):
                 limiter.acquire()
             admitted.append(limiter.name)
 
@@ -66,11 +67,10 @@ def test_a_stalled_permit_of_one_account_does_not_block_another(
 
 
 def test_clients_of_one_account_share_its_budget_and_others_do_not() -> None:
-    settings = ClientSettings(rate_limit_requests=2, time_scale=0.01)
     base_url = f"http://isolation-{uuid.uuid4().hex}.invalid"
-    first = RequestRateLimiter(settings, base_url, "acct")
-    second = RequestRateLimiter(settings, base_url, "acct")
-    other = RequestRateLimiter(settings, base_url, "other")
+    first = _limiter(base_url, "acct", limit=2)
+    second = _limiter(base_url, "acct", limit=2)
+    other = _limiter(base_url, "other", limit=2)
 
     first.acquire()
     second.acquire()

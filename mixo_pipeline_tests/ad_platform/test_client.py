@@ -119,16 +119,22 @@ def test_a_401_mid_sync_refreshes_once_and_replays(start_mock, make_client, monk
     assert client.stats.count("token_refreshes") >= 2
 
 
-def test_a_second_401_after_a_fresh_login_is_an_error(start_mock, make_client, monkeypatch) -> None:
+def test_401s_for_fresh_tokens_relogin_with_backoff_then_fail_the_account(
+    start_mock, make_client, monkeypatch
+) -> None:
+    # A platform that revokes every token at once: each 401 logs in again, a bounded number
+    # of times, then the account fails with an authentication error naming the email only.
     monkeypatch.setattr(
         client_module, "token_from_response", lambda *a, **k: Token("forged", 1e18, 1e18)
     )
     mock = start_mock()
-    client = make_client(mock.url)
+    client = make_client(mock.url, max_attempts=4)
 
-    with pytest.raises(AuthenticationError, match=r"admin@mixoads.com.*HTTP 401 twice"):
+    with pytest.raises(AuthenticationError, match=r"admin@mixoads.com.*HTTP 401 after 4 attempts"):
         list(client.sync_campaigns(["campaign_1"]))
-    assert client.stats.requests("auth") == 2  # the first login and exactly one refresh
+    assert client.stats.requests("sync", 401) == 4
+    assert client.stats.requests("auth") == 4  # the first login and one per rejected token
+    assert client.stats.as_metadata()["backoff_wait_s"] > 0  # later replays backed off
 
 
 def test_429_with_retry_after_only_in_the_body(start_mock, make_client, monkeypatch) -> None:
@@ -162,6 +168,22 @@ def test_429_with_retry_after_header_and_body_strict(start_mock, make_client) ->
 
     assert all(r.success for r in results)
     assert server_stats(mock)["refused_429"] == client.stats.count("rate_limited_429") >= 1
+
+
+def test_429_waits_at_least_the_retry_after_of_the_body(start_stub, make_client) -> None:
+    # The original's 429 carries retry_after only in the body. It asks for longer than a window
+    # (0.7 s here), so a client that ignored it and waited a window would come back too early.
+    page = raw_page(1, [1], total=1, has_more=False)
+    stub = start_stub(
+        {("GET", "/api/campaigns"): [Reply(429, {"retry_after": 1.5}), Reply(200, page)]}
+    )
+    client = make_client(stub.url, retry_after_cap_s=500.0)
+
+    assert all_ids(client) == ["campaign_1"]
+
+    lists = [t for method, path, t in stub.requests if path == "/api/campaigns"]
+    assert len(lists) == 2 and lists[1] - lists[0] >= 1.5
+    assert client.stats.count("rate_limited_429") == 1
 
 
 def test_429_with_retry_after_only_in_the_header(start_stub, make_client) -> None:
@@ -265,9 +287,17 @@ def test_a_hung_sync_costs_one_read_timeout_and_stalls_no_other(start_stub, make
 
     started = time.monotonic()
     finished: list[tuple[str, float]] = []
-    for result in client.sync_campaigns(f"campaign_{n}" for n in range(1, 6)):
-        finished.append((result.campaign_id, time.monotonic() - started))
 
+    def consume() -> None:
+        for result in client.sync_campaigns(f"campaign_{n}" for n in range(1, 6)):
+            finished.append((result.campaign_id, time.monotonic() - started))
+
+    # On a thread of its own: without a read timeout the call hangs, and the test fails here
+    # in seconds instead of hanging the suite.
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    consumer.join(5.0)
+    assert not consumer.is_alive(), "a hung sync was never timed out"
     assert sorted(cid for cid, _ in finished[:4]) == [f"campaign_{n}" for n in range(2, 6)]
     assert finished[-1][0] == "campaign_1"
     assert all(at < 0.4 for cid, at in finished if cid != "campaign_1")
@@ -357,7 +387,8 @@ def test_non_json_bodies_are_validation_errors(start_stub, make_client) -> None:
     with pytest.raises(ResponseValidationError, match="campaigns page 1: body is not JSON"):
         all_ids(client)
     result = client.sync_campaign("campaign_1")
-    assert not result.success and "sync of campaign 'campaign_1': body is not JSON" in result.error
+    assert not result.success
+    assert "POST /api/campaigns/campaign_1/sync: body is not JSON" in str(result.error)
 
 
 def test_other_4xx_are_not_retried(start_mock, make_client) -> None:

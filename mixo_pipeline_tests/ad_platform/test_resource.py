@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 from pydantic import ValidationError
 
-from mixo_pipeline.ad_platform import Account, AdPlatformClient
+from mixo_pipeline.ad_platform import Account, AdPlatformClient, ClientSettings
 from mixo_pipeline.resources.ad_platform import AdPlatformResource
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
@@ -22,18 +22,23 @@ def test_settings_and_account_come_from_the_fields() -> None:
         email="e@x",
         password="pw",
         client_id="client_7",
-        page_size=25,
-        time_scale=0.5,
-        rate_limit_margin_s=0.2,
+        client=ClientSettings(
+            page_size=25, time_scale=0.5, rate_limit_margin_s=0.2, rate_limit_backend="memory"
+        ),
     )
-    settings = resource.settings()
+    settings = resource.client
     assert (settings.page_size, settings.time_scale, settings.rate_limit_margin_s) == (25, 0.5, 0.2)
     assert resource.account() == Account("client_7", "http://platform:3001", "e@x", "pw")
     other = Account("client_8", "http://platform:3001", "o@x", "pw8")
     with resource.get_client(account=other) as client:
         assert isinstance(client, AdPlatformClient) and client.account == other
     with pytest.raises(ValueError, match="rate_limit_backend"):
-        AdPlatformResource(email="e", password="p", rate_limit_backend="redis").settings()
+        AdPlatformResource(
+            base_url="http://platform:3001",
+            email="e",
+            password="p",
+            client=ClientSettings(rate_limit_backend="redis"),  # type: ignore[arg-type]
+        )
 
 
 def test_resource_runs_in_dagster_with_env_vars(start_mock, monkeypatch) -> None:
@@ -47,9 +52,12 @@ def test_resource_runs_in_dagster_with_env_vars(start_mock, monkeypatch) -> None
         email=dg.EnvVar("AD_PLATFORM_EMAIL"),
         password=dg.EnvVar("AD_PLATFORM_PASSWORD"),
         client_id=dg.EnvVar("AD_PLATFORM_CLIENT_ID"),
-        time_scale=0.01,
-        list_read_timeout_s=20,
-        sync_read_timeout_s=20,
+        client=ClientSettings(
+            time_scale=0.01,
+            list_read_timeout_s=20,
+            sync_read_timeout_s=20,
+            rate_limit_backend="memory",
+        ),
     )
 
     @dg.asset

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from datetime import UTC, datetime
@@ -11,23 +10,25 @@ from typing import Any
 
 import pytest
 
-from mixo_pipeline.ad_platform import (
-    ClientSettings,
-    ClientStats,
-    PaginationError,
-    ResponseValidationError,
-)
-from mixo_pipeline.ad_platform.auth import Token, TokenProvider, token_from_response
+from mixo_pipeline.ad_platform import ClientSettings, PaginationError, ResponseValidationError
+from mixo_pipeline.ad_platform.auth import Token, TokenCache, token_from_response
 from mixo_pipeline.ad_platform.client import AdPlatformClient
-from mixo_pipeline.ad_platform.models import Account
-from mixo_pipeline.ad_platform.pagination import PageGuard
-from mixo_pipeline.ad_platform.rate_limit import _Turnstile, budget_key, budget_table
-from mixo_pipeline.ad_platform.retry import BackoffPolicy, retry_after_seconds
-from mixo_pipeline.ad_platform.validation import (
-    parse_campaign,
+from mixo_pipeline.ad_platform.models import (
+    Account,
+    Campaign,
     parse_campaign_page,
     parse_sync_response,
 )
+from mixo_pipeline.ad_platform.pagination import PageGuard
+from mixo_pipeline.ad_platform.rate_limit import budget_key, budget_table
+from mixo_pipeline.ad_platform.retry import (
+    Retryable,
+    RetryRule,
+    Verdict,
+    classify,
+    retry_after_seconds,
+)
+from mixo_pipeline.ad_platform.stats import ClientStats
 
 
 def raw_campaign(n: int, **overrides: Any) -> dict[str, Any]:
@@ -56,53 +57,116 @@ def raw_page(page: int, ids: list[int], *, total: int, limit: int = 10, has_more
 
 
 def test_settings_scale_every_duration_but_the_margin() -> None:
-    settings = ClientSettings(time_scale=0.1)
-    assert settings.rate_period == pytest.approx(6.0)
-    assert settings.sync_read_timeout == pytest.approx(0.5)
-    assert settings.connect_timeout == pytest.approx(0.5)
-    assert settings.backoff_cap == pytest.approx(3.0)
-    assert settings.token_refresh_margin == pytest.approx(6.0)
-    assert settings.documented_token_ttl == pytest.approx(360.0)
-    assert settings.rate_limit_margin_s == 0.1
+    settings = ClientSettings(time_scale=0.1, rate_limit_margin_s=0.25).in_real_time()
+    assert settings.rate_limit_period_s == pytest.approx(6.0)
+    assert settings.sync_read_timeout_s == pytest.approx(0.5)
+    assert settings.connect_timeout_s == pytest.approx(0.5)
+    assert settings.backoff_cap_s == pytest.approx(3.0)
+    assert settings.token_refresh_margin_s == pytest.approx(6.0)
+    assert settings.token_ttl_s == pytest.approx(360.0)
+    assert settings.rate_limit_margin_s == 0.25
+    assert settings.window_s == pytest.approx(6.25)
+    assert settings.time_scale == 1.0
 
 
 def test_settings_defaults_match_the_documented_platform() -> None:
     settings = ClientSettings()
     assert (settings.rate_limit_requests, settings.rate_limit_period_s) == (10, 60.0)
     # The sync endpoint takes about 2 s: its read timeout must be well above that.
-    assert settings.sync_read_timeout_s >= 2 * 2.0
+    assert settings.sync_read_timeout_s >= 2 * settings.sync_latency_s
 
 
 def test_settings_reject_bad_values_naming_each() -> None:
     with pytest.raises(ValueError) as excinfo:
-        ClientSettings(page_size=0, sync_read_timeout_s=float("inf"), rate_limit_backend="redis")
+        ClientSettings(page_size=0, sync_read_timeout_s=-1.0, rate_limit_backend="redis")
     message = str(excinfo.value)
     assert "page_size" in message
     assert "sync_read_timeout_s" in message
     assert "rate_limit_backend" in message
 
 
-def test_postgres_backend_needs_a_url_which_is_not_in_the_repr() -> None:
-    with pytest.raises(ValueError, match="rate_limit_postgres_url"):
-        ClientSettings(rate_limit_backend="postgres")
-    settings = ClientSettings(
-        rate_limit_backend="postgres", rate_limit_postgres_url="postgresql://u:hunter2@db/x"
-    )
-    assert "hunter2" not in repr(settings)
+def test_postgres_backend_needs_a_database() -> None:
+    account = Account("default", "http://127.0.0.1:9", "a@example.com", "pw")
+    with pytest.raises(ValueError, match="budget_url"):
+        AdPlatformClient(ClientSettings(rate_limit_backend="postgres"), account)
 
 
 # ------------------------------------------------------------------ retry policy
 
 
-def test_backoff_is_exponential_capped_and_fully_jittered() -> None:
-    policy = BackoffPolicy(base_s=0.5, cap_s=4.0, jitter=False)
-    assert [policy.delay(n) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
-    jittered = BackoffPolicy(base_s=0.5, cap_s=4.0, jitter=True)
-    rng = random.Random(3)
-    draws = [jittered.delay(3, rng) for _ in range(500)]
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (200, Verdict.OK),
+        (204, Verdict.OK),
+        (401, Verdict.RELOGIN),
+        (429, Verdict.RATE_LIMITED),
+        (503, Verdict.RETRY),
+        (500, Verdict.RETRY),
+        ("timeout", Verdict.RETRY),
+        ("connection_error", Verdict.RETRY),
+        (404, Verdict.FATAL),
+        (400, Verdict.FATAL),
+    ],
+)
+def test_every_outcome_is_classified(status: int | str, verdict: Verdict) -> None:
+    assert classify(status) is verdict
+
+
+class _State:
+    """The part of tenacity's RetryCallState the rule reads."""
+
+    def __init__(self, failure: Retryable) -> None:
+        self.outcome = self
+        self._failure = failure
+        self.upcoming_sleep = 0.0
+
+    def exception(self) -> Retryable:
+        return self._failure
+
+
+def _decide(rule: RetryRule, failure: Retryable) -> tuple[float, bool]:
+    state: Any = _State(failure)
+    state.upcoming_sleep = rule._wait(state)
+    return state.upcoming_sleep, rule._stop(state)
+
+
+def test_backoff_is_exponential_capped_and_stops_after_max_attempts() -> None:
+    settings = ClientSettings(
+        backoff_base_s=0.5, backoff_cap_s=4.0, backoff_jitter=False, max_attempts=7
+    )
+    rule = RetryRule(settings, window_s=60.0)
+    decisions = [_decide(rule, Retryable(Verdict.RETRY, 503)) for _ in range(7)]
+    assert [wait for wait, _ in decisions] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
+    assert [stop for _, stop in decisions] == [False] * 6 + [True]
+
+
+def test_backoff_is_fully_jittered() -> None:
+    settings = ClientSettings(backoff_base_s=0.5, backoff_cap_s=4.0, max_attempts=1000)
+    draws = []
+    for _ in range(300):
+        rule = RetryRule(settings, window_s=60.0)
+        draws.append([_decide(rule, Retryable(Verdict.RETRY, 503))[0] for _ in range(3)][-1])
     assert all(0.0 <= d <= 2.0 for d in draws)
     assert min(draws) < 0.2 and max(draws) > 1.8  # spread over the whole interval
-    assert policy.delay(10_000) == 4.0  # no overflow for absurd attempt counts
+
+
+def test_a_first_401_is_replayed_at_once_and_counts_as_an_attempt() -> None:
+    settings = ClientSettings(backoff_base_s=1.0, backoff_jitter=False, max_attempts=3)
+    rule = RetryRule(settings, window_s=60.0)
+    first, second, third = (_decide(rule, Retryable(Verdict.RELOGIN, 401)) for _ in range(3))
+    assert first == (0.0, False)
+    assert second == (2.0, False)
+    assert third[1] is True
+
+
+def test_429_waits_what_it_asks_capped_and_has_its_own_deadline() -> None:
+    settings = ClientSettings(retry_after_cap_s=30.0, rate_limited_deadline_s=70.0, max_attempts=1)
+    rule = RetryRule(settings, window_s=60.0)
+    assert _decide(rule, Retryable(Verdict.RATE_LIMITED, 429, 12.5)) == (12.5, False)
+    assert _decide(rule, Retryable(Verdict.RATE_LIMITED, 429, None)) == (30.0, False)  # capped
+    assert _decide(rule, Retryable(Verdict.RATE_LIMITED, 429, 30.0)) == (30.0, True)  # 72.5 > 70
+    assert rule.failures == 0  # 429s do not spend the attempts of errors
 
 
 def test_retry_after_prefers_header_then_body() -> None:
@@ -126,7 +190,7 @@ def test_token_expiry_comes_from_issued_at_and_expires_in() -> None:
         "issued_at": wall - 1.0,
     }
     token = token_from_response(
-        body, requested_wall=wall, requested_mono=mono, refresh_margin_s=0.6, fallback_ttl_s=36
+        body, asked_wall=wall, asked_mono=mono, margin_s=0.6, default_ttl_s=36
     )
     assert token.expires_at == pytest.approx(mono + 35.0)  # server issued 1 s before our clock
     assert token.refresh_at == pytest.approx(mono + 34.4)
@@ -139,10 +203,10 @@ def test_token_falls_back_to_local_clock_when_issued_at_is_implausible(issued_at
         body["issued_at"] = issued_at
     token = token_from_response(
         body,
-        requested_wall=time.time(),
-        requested_mono=10.0,
-        refresh_margin_s=6.0,
-        fallback_ttl_s=3600,
+        asked_wall=time.time(),
+        asked_mono=10.0,
+        margin_s=6.0,
+        default_ttl_s=3600,
     )
     assert token.expires_at == pytest.approx(370.0)
 
@@ -150,19 +214,19 @@ def test_token_falls_back_to_local_clock_when_issued_at_is_implausible(issued_at
 def test_token_without_expires_in_uses_the_documented_ttl_and_bad_body_fails() -> None:
     token = token_from_response(
         {"access_token": "t"},
-        requested_wall=0.0,
-        requested_mono=0.0,
-        refresh_margin_s=1.0,
-        fallback_ttl_s=36.0,
+        asked_wall=0.0,
+        asked_mono=0.0,
+        margin_s=1.0,
+        default_ttl_s=36.0,
     )
     assert token.expires_at == 36.0
     with pytest.raises(ResponseValidationError, match="access_token"):
         token_from_response(
             {"token_type": "Bearer"},
-            requested_wall=0,
-            requested_mono=0,
-            refresh_margin_s=0,
-            fallback_ttl_s=1,
+            asked_wall=0,
+            asked_mono=0,
+            margin_s=0,
+            default_ttl_s=1,
         )
     assert "secret-value" not in repr(Token(value="secret-value"))
 
@@ -170,17 +234,16 @@ def test_token_without_expires_in_uses_the_documented_ttl_and_bad_body_fails() -
 def test_a_margin_longer_than_the_token_still_leaves_it_usable() -> None:
     token = token_from_response(
         {"access_token": "t", "expires_in": 10},
-        requested_wall=0.0,
-        requested_mono=0.0,
-        refresh_margin_s=60.0,
-        fallback_ttl_s=10,
+        asked_wall=0.0,
+        asked_mono=0.0,
+        margin_s=60.0,
+        default_ttl_s=10,
     )
     assert token.refresh_at == pytest.approx(5.0)
 
 
 def test_concurrent_callers_share_one_login() -> None:
     logins: list[int] = []
-    refreshes: list[int] = []
     gate = threading.Barrier(8)
 
     def login() -> Token:
@@ -188,7 +251,7 @@ def test_concurrent_callers_share_one_login() -> None:
         logins.append(1)
         return Token(f"token-{len(logins)}", time.monotonic() + 60, time.monotonic() + 120)
 
-    provider = TokenProvider(login, lambda: refreshes.append(1))
+    provider = TokenCache(login)
     seen: list[str] = []
 
     def worker() -> None:
@@ -201,10 +264,11 @@ def test_concurrent_callers_share_one_login() -> None:
     for t in threads:
         t.join()
     assert seen == ["token-1"] * 8
-    assert len(logins) == 1 and len(refreshes) == 1
+    assert len(logins) == 1
     # Eight 401s for the same token: one new login between them.
-    replaced = {provider.replace("token-1") for _ in range(8)}
-    assert replaced == {"token-2"} and len(logins) == 2
+    for _ in range(8):
+        provider.reject("token-1")
+    assert {provider.get() for _ in range(8)} == {"token-2"} and len(logins) == 2
 
 
 # ------------------------------------------------------------------ validation
@@ -212,7 +276,7 @@ def test_concurrent_callers_share_one_login() -> None:
 
 def test_campaign_parses_exactly_and_keeps_awkward_names() -> None:
     name = 'O\'Brien "Spring"; DROP TABLE campaigns; -- café ☕ 日本'
-    campaign = parse_campaign(raw_campaign(3, name=name, budget=1100.1), "page 1, item 0")
+    campaign = Campaign.model_validate(raw_campaign(3, name=name, budget=1100.1))
     assert campaign.name == name
     assert campaign.budget == Decimal("1100.1")
     assert campaign.created_at == datetime(2024, 12, 11, 10, 30, tzinfo=UTC)
@@ -228,6 +292,8 @@ def test_campaign_parses_exactly_and_keeps_awkward_names() -> None:
         ({"created_at": "yesterday"}, "created_at"),
         ({"created_at": "2024-12-11T10:30:00"}, "created_at"),
         ({"id": 7}, "id"),
+        ({"name": "nul \x00 inside"}, "name"),
+        ({"clicks": -1}, "clicks"),
     ],
 )
 def test_bad_campaign_fields_name_the_page_campaign_and_field(override: dict, field: str) -> None:
@@ -249,9 +315,9 @@ def test_missing_campaign_field_is_named() -> None:
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ([], "body is list"),
+        ([], "got list"),
         ({"data": []}, "'pagination' is missing"),
-        ({"data": {}, "pagination": {}}, "'data' is dict"),
+        ({"data": {}, "pagination": {}}, "'data'"),
         (
             {"data": [], "pagination": {"page": 1, "limit": 10, "total": "1", "has_more": False}},
             "'pagination.total'",
@@ -279,7 +345,7 @@ def test_sync_response_is_validated() -> None:
         parse_sync_response(body, "campaign_2")
     with pytest.raises(ResponseValidationError, match="'synced_at' is missing"):
         parse_sync_response({"success": True}, "campaign_1")
-    with pytest.raises(ResponseValidationError, match="'success' is False"):
+    with pytest.raises(ResponseValidationError, match="'success'"):
         parse_sync_response({"success": False, "synced_at": "x"}, "campaign_1")
 
 
@@ -390,48 +456,17 @@ def test_budget_tables_are_distinct_valid_identifiers() -> None:
     )
 
 
-def test_turnstile_serves_urgent_calls_first_then_in_arrival_order() -> None:
-    """A page of the listing waiting for a permit goes before the syncs queued ahead of it."""
-    turnstile = _Turnstile()
-    order: list[str] = []
-    holder_in, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with turnstile.turn(urgent=False):
-            holder_in.set()
-            release.wait(5)
-
-    def waiter(name: str, urgent: bool) -> None:
-        with turnstile.turn(urgent=urgent):
-            order.append(name)
-
-    first = threading.Thread(target=holder)
-    first.start()
-    assert holder_in.wait(5)
-    threads = []
-    for name, urgent in [("sync-1", False), ("page", True), ("sync-2", False)]:
-        thread = threading.Thread(target=waiter, args=(name, urgent))
-        thread.start()
-        threads.append(thread)
-        deadline = time.monotonic() + 5
-        while len(turnstile._waiting) < len(threads) and time.monotonic() < deadline:
-            time.sleep(0.001)  # each waiter queued before the next arrives: arrival order known
-    release.set()
-    for thread in [first, *threads]:
-        thread.join(5)
-    assert order == ["page", "sync-1", "sync-2"]
-
-
 def test_proxy_settings_are_read_from_the_environment_once_per_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.test:3128")
     monkeypatch.setenv("NO_PROXY", "bypassed.test")
     account = Account("acme", "http://api.test", "ops@acme.test", "pw")
-    with AdPlatformClient(ClientSettings(), account) as client:
-        assert client._transport["proxies"]["http"] == "http://proxy.test:3128"
+    memory = ClientSettings(rate_limit_backend="memory")
+    with AdPlatformClient(memory, account) as client:
+        assert client._transport._env["proxies"]["http"] == "http://proxy.test:3128"
         # Later changes of the environment are not re-read per request.
-        assert client._session.trust_env is False
+        assert client._transport._session.trust_env is False
     bypassed = Account("acme", "http://bypassed.test", "ops@acme.test", "pw")
-    with AdPlatformClient(ClientSettings(), bypassed) as client:
-        assert "http" not in client._transport["proxies"]
+    with AdPlatformClient(memory, bypassed) as client:
+        assert "http" not in client._transport._env["proxies"]

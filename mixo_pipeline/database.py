@@ -17,11 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
+
+from mixo_pipeline.storage.schema import create_schema
 
 DATABASE_URL_ENV = "DATABASE_URL"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -138,3 +141,22 @@ def ensure_database_url(database: str = DEFAULT_DATABASE) -> str:
     url = start_embedded_postgres().create_database(database)
     os.environ[DATABASE_URL_ENV] = url
     return url
+
+
+_engines: dict[str, sa.Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(url: str) -> sa.Engine:
+    """The process's one engine for ``url`` (psycopg 3 driver), its tables created on first use.
+
+    Dagster builds a resource per step and tests build many; a pool is only useful when shared.
+    """
+    url = sqlalchemy_url(url)
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+            create_schema(engine)
+            _engines[url] = engine
+    return engine

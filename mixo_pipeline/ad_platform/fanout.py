@@ -1,0 +1,63 @@
+"""Run one function over a lazily produced stream of items on a few threads, results as they come.
+
+The items are consumed on a feeder thread, so a generator that is still fetching pages can feed
+the workers and the first results are yielded while later items are still being produced.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def fan_out(work: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``work(item)`` for every item, ``workers`` at a time, yielded in completion order.
+
+    An exception from ``work`` is raised at once and cancels what has not started; one from
+    ``items`` is raised after the work already started has been yielded.
+    """
+    results: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(workers, "fan-out")
+
+    def run(item: T) -> None:
+        try:
+            results.put(("result", work(item)))
+        except BaseException as exc:  # re-raised by the consuming thread
+            results.put(("crash", exc))
+
+    def feed() -> None:
+        submitted, error = 0, None
+        try:
+            for item in items:
+                if stop.is_set():
+                    break
+                pool.submit(run, item)
+                submitted += 1
+        except BaseException as exc:  # re-raised by the consuming thread
+            error = exc
+        results.put(("fed", (submitted, error)))
+
+    threading.Thread(target=feed, name="fan-out-feed", daemon=True).start()
+    received, expected, feed_error = 0, None, None
+    try:
+        while expected is None or received < expected:
+            kind, value = results.get()
+            if kind == "fed":
+                expected, feed_error = value
+            elif kind == "crash":
+                raise value
+            else:
+                received += 1
+                yield value
+        if feed_error is not None:
+            raise feed_error
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,102 @@
+"""One HTTP request to the platform, with finite timeouts and counted in the client's stats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.exceptions import ChunkedEncodingError
+
+from mixo_pipeline.ad_platform.errors import AdPlatformError, ResponseValidationError
+from mixo_pipeline.ad_platform.retry import CONNECTION_ERROR, TIMEOUT
+from mixo_pipeline.ad_platform.stats import ClientStats
+
+
+@dataclass
+class Call:
+    """One logical call (possibly several attempts) and how many requests it has sent."""
+
+    endpoint: str  # list, sync, auth or health: the name used in stats
+    method: str
+    path: str
+    describe: str  # how errors and logs name the call, e.g. "GET /api/campaigns page 3"
+    read_timeout: float
+    params: dict[str, Any] | None = None
+    json: Any = None
+    sends: int = 0
+
+
+class Transport:
+    """A pooled HTTP session for one account's base URL."""
+
+    def __init__(
+        self, base_url: str, client_id: str, connect_timeout: float, pool: int, stats: ClientStats
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._client_id = client_id
+        self._connect_timeout = connect_timeout
+        self._stats = stats
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_maxsize=pool, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        # Proxy and CA settings from the environment, read once rather than on every request
+        # (which also keeps a ~/.netrc entry from replacing the Bearer header).
+        self._env = self._session.merge_environment_settings(self._base_url, {}, None, None, None)
+        self._session.trust_env = False
+
+    def close(self) -> None:
+        self._session.close()
+
+    def send(
+        self, call: Call, headers: dict[str, str]
+    ) -> tuple[requests.Response | None, int | str]:
+        """One request; a transport failure becomes the status ``timeout`` or
+        ``connection_error``."""
+        try:
+            response = self._session.request(
+                call.method,
+                f"{self._base_url}{call.path}",
+                params=call.params,
+                json=call.json,
+                headers={**headers, "X-Client-ID": self._client_id},
+                timeout=(self._connect_timeout, call.read_timeout),
+                **self._env,
+            )
+        except (requests.Timeout, requests.ConnectionError, ChunkedEncodingError) as exc:
+            # ConnectTimeout is both a Timeout and a ConnectionError: it is a timeout.
+            status = TIMEOUT if isinstance(exc, requests.Timeout) else CONNECTION_ERROR
+            self._stats.record_response(call.endpoint, status)
+            return None, status
+        except requests.RequestException as exc:
+            raise AdPlatformError(f"{call.describe}: {type(exc).__name__}") from None
+        self._stats.record_response(call.endpoint, response.status_code)
+        return response, response.status_code
+
+
+def body(response: requests.Response, where: str) -> Any:
+    """The response's JSON body, or an error saying what came instead."""
+    try:
+        return response.json()
+    except ValueError:
+        raise ResponseValidationError(
+            f"{where}: body is not JSON (HTTP {response.status_code}, content-type "
+            f"{response.headers.get('Content-Type', 'unknown')!r}, {len(response.content)} bytes)"
+        ) from None
+
+
+def body_or_none(response: requests.Response | None) -> Any:
+    try:
+        return None if response is None else response.json()
+    except ValueError:
+        return None
+
+
+def error_field(response: requests.Response | None) -> str:
+    """The server's short ``error`` text, clipped; bodies are never quoted whole."""
+    parsed = body_or_none(response)
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+        return repr(parsed["error"][:100])
+    return "no error message"

@@ -1,0 +1,106 @@
+"""The deployment's non-secret settings, read from the environment in one place.
+
+``MIXO_<FIELD>`` sets a field of :class:`Settings`, ``AD_PLATFORM_<FIELD>`` a field of the
+client's :class:`~mixo_pipeline.ad_platform.settings.ClientSettings`. Secrets (passwords, the
+database URL, the webhook URL) are not here: the code location binds them with ``dg.EnvVar`` so
+they are read on the worker at run time and never shown in the UI. docs/configuration.md lists
+every variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mixo_pipeline.ad_platform.settings import ClientSettings
+
+CLIENT_PREFIX = "AD_PLATFORM_"
+PREFIX = "MIXO_"
+
+
+class Settings(BaseSettings):
+    """How this deployment operates: accounts, schedule, batching, recovery, alerts."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
+
+    accounts_file: Path | None = Field(
+        None, description="YAML file of accounts; unset: the single AD_PLATFORM_* account."
+    )
+    client_id: str = Field(
+        "default",
+        min_length=1,
+        validation_alias="AD_PLATFORM_CLIENT_ID",
+        description="Client id of the single account when no accounts file is set.",
+    )
+    sync_cron: str = Field("0 * * * *", description="Cron of the sync schedule, in UTC.")
+    freshness_intervals: float = Field(
+        2.0, gt=1, description="campaigns fails freshness after this many schedule intervals."
+    )
+    accounts_per_run: int = Field(50, ge=1, description="Most accounts one run syncs.")
+    cycle_resume_max_age_s: float | None = Field(
+        None,
+        ge=0,
+        description="Resume an unfinished cycle younger than this (default: one "
+        "schedule interval; 0 never resumes).",
+    )
+    recovery_max_partitions: int = Field(
+        100, ge=1, description="Most accounts the recovery sensor has queued or running."
+    )
+    recovery_backoff_s: float = Field(
+        300.0, gt=0, description="Wait before recovering an account again; doubles per attempt."
+    )
+    health_timeout_s: float = Field(3.0, gt=0, description="Timeout of the sensor's /health probe.")
+    dagster_ui_url: str = Field(
+        "http://localhost:3000", description="Base URL of the Dagster UI, for links in alerts."
+    )
+    client: ClientSettings = Field(default_factory=ClientSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _ClientEnvironment(settings_cls)
+
+
+class _ClientEnvironment(PydanticBaseSettingsSource):
+    """``AD_PLATFORM_<FIELD>`` variables as the nested ``client`` settings."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values = {
+            name: os.environ[variable]
+            for name in ClientSettings.model_fields
+            if (variable := f"{CLIENT_PREFIX}{name.upper()}") in os.environ
+        }
+        return {"client": values} if values else {}
+
+
+def variable_name(location: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error's location."""
+    if location[0] == "client":
+        return f"{CLIENT_PREFIX}{str(location[1]).upper()}"
+    name = str(location[0])
+    # Fields read through an alias report the alias, which is the variable itself.
+    return f"{PREFIX}{name.upper()}" if name in Settings.model_fields else name
+
+
+def load_settings() -> Settings:
+    """The settings of the current environment; a bad value names its variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = [
+            f"{variable_name(e['loc'])}={e.get('input')!r}: {e['msg']}" for e in error.errors()
+        ]
+        raise ValueError("invalid settings: " + "; ".join(problems)) from None
