@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test ui dg mock lint format clean
+.PHONY: run test ui dg status mock lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 ## make run: start the embedded Postgres and the mock API, run the main job, print the summary.
 ## REALISTIC=1 runs at the platform's true 10-requests-a-minute pace.
 run: $(STAMP)
-	$(BIN)/python -m mixo_pipeline.main $(if $(REALISTIC),--realistic,) $(ARGS)
+	$(BIN)/python -m mixo_pipeline.cli $(if $(REALISTIC),--realistic,) $(ARGS)
 
 ## make test: the whole test suite (what CI runs).
 test: $(STAMP)
@@ -24,11 +24,15 @@ test: $(STAMP)
 
 ## make ui: the Dagster UI and daemon (dg dev) on the same Postgres-backed instance as make run.
 ui: $(STAMP)
-	$(BIN)/python -m mixo_pipeline.main --ui $(ARGS)
+	$(BIN)/python -m mixo_pipeline.cli --ui $(ARGS)
 
 ## make dg ARGS="check defs": any dg command on the same stack (database, mock, instance).
 dg: $(STAMP)
-	$(BIN)/python -m mixo_pipeline.main --dg $(ARGS)
+	$(BIN)/python -m mixo_pipeline.cli --dg $(ARGS)
+
+## make status ARGS="--failed-and-missing": each account's sync status (see docs/operations.md).
+status: $(STAMP)
+	@$(BIN)/python -m mixo_pipeline.cli.accounts_status $(ARGS)
 
 ## make mock ARGS="--time-scale 0.1": the mock ad platform alone.
 mock: $(STAMP)

@@ -12,10 +12,10 @@ matched to the mock), and prints:
 - 429s served and the mock's largest count admitted in one window (must not exceed N);
 - the client's retries and every campaign's outcome.
 
-``--backend postgres`` keeps the budget in PostgreSQL, as the code location does by default:
-the database named by ``DATABASE_URL`` when set, else a throwaway embedded server in a temporary
-directory. ``--runs K`` repeats the whole measurement K times (a fresh mock each time, the same
-budget) and ends with one summary line.
+The budget lives in PostgreSQL, as the code location keeps it: the database named by
+``DATABASE_URL`` when set, else a throwaway embedded server in a temporary directory
+(``--backend memory``: in this process). ``--runs K`` repeats the whole measurement K times
+(a fresh mock each time, the same budget) and ends with one summary line.
 
 Usage: ``.venv/bin/python benchmarks/resource_sync.py --time-scale 0.1`` (about 1.5 minutes);
 ``--time-scale 1`` takes about 14 minutes. Not a test: it prints figures, nothing asserts.
@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixo_pipeline.ad_platform import Account, AdPlatformClient, ClientSettings
-from mixo_pipeline.ad_platform.settings import RATE_LIMIT_BACKENDS
-from mixo_pipeline.local_postgres import DATABASE_URL_ENV, start_embedded_postgres
+from mixo_pipeline.database import DATABASE_URL_ENV, start_embedded_postgres
 from mock_api import MockProcess
 from mock_api.accounts import DEFAULT_CLIENT_ID, DEFAULT_EMAIL, DEFAULT_PASSWORD
 
@@ -71,14 +70,10 @@ def budget_database(backend: str) -> Iterator[str | None]:
 def run_once(time_scale: float, seed: str, backend: str, database_url: str | None) -> RunFigures:
     mock_args = ["--time-scale", str(time_scale), "--seed", seed]
     with MockProcess(mock_args) as mock:
-        settings = ClientSettings(
-            time_scale=time_scale,
-            rate_limit_backend=backend,  # type: ignore[arg-type]
-            rate_limit_postgres_url=database_url,
-        )
+        settings = ClientSettings(time_scale=time_scale, rate_limit_backend=backend)  # type: ignore[arg-type]
         account = Account(DEFAULT_CLIENT_ID, mock.url, DEFAULT_EMAIL, DEFAULT_PASSWORD)
         started, started_wall = time.monotonic(), time.time()
-        with AdPlatformClient(settings, account) as client:
+        with AdPlatformClient(settings, account, budget_url=database_url) as client:
             ids = (c.id for page in client.iter_campaign_pages() for c in page.campaigns)
             results = list(client.sync_campaigns(ids))
             wall = time.monotonic() - started
@@ -96,7 +91,8 @@ def run_once(time_scale: float, seed: str, backend: str, database_url: str | Non
     # admission, beyond one sync: a hang or backoff in the last window).
     pacing = mine["last_admitted_at"] - mine["first_admitted_at"] - (admitted - 1) // limit * window
     tail = started_wall + wall - mine["last_admitted_at"] - config["sync_latency_s"]
-    print(f"time scale          {time_scale}  (budget: {backend})")
+    margin = settings.rate_limit_margin_s
+    print(f"time scale          {time_scale}  (budget: {backend}, margin {margin:g} s)")
     synced = len(results) - len(failed)
     print(f"campaigns synced    {synced} of {len(results)} (failed: {len(failed)})")
     print(f"wall                {wall:.2f} s")
@@ -130,7 +126,10 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=0.1, help="the mock's and client's")
     parser.add_argument("--seed", default="random", help="mock failure seed (default: random)")
     parser.add_argument(
-        "--backend", choices=RATE_LIMIT_BACKENDS, default="memory", help="where the budget lives"
+        "--backend",
+        choices=("memory", "postgres"),
+        default="postgres",
+        help="where the budget lives",
     )
     parser.add_argument("--runs", type=int, default=1, help="repeat the measurement K times")
     parser.add_argument("--verbose", action="store_true", help="log every retry")

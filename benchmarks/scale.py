@@ -5,7 +5,7 @@ under the documented constraints (10 requests per 60 s per client, 2 s syncs, 20
 hangs, one-hour tokens), compressed by ``--time-scale``; registers the N accounts as
 ``ad_accounts`` partitions on a PostgreSQL-backed Dagster instance; and syncs them the way the
 schedule does: batches of ``--accounts-per-run`` consecutive accounts, each batch one run in its
-own worker process (``python -m mixo_pipeline.accounts_worker``), all batches at once, every
+own worker process (``python -m mixo_pipeline.accounts.worker``), all batches at once, every
 worker drawing permits from the shared PostgreSQL rate-limit budget. It prints per size:
 
 - wall: seconds from launching the workers to the last one exiting (includes process start-up);
@@ -20,7 +20,7 @@ worker drawing permits from the shared PostgreSQL rate-limit budget. It prints p
 
 Usage: ``.venv/bin/python benchmarks/scale.py`` (time scale 0.1: about 10 minutes in all).
 ``--margin`` sets the workers' rate-limit margin (``AD_PLATFORM_RATE_LIMIT_MARGIN_S``; by
-default the environment's, else the client's 0.1 s), which the header line prints: how much
+default the environment's, else the client's 0.5 s), which the header line prints: how much
 jitter a deployment must absorb depends on how many accounts share a core.
 Not a test: it prints figures, nothing asserts. Uses the embedded PostgreSQL (or
 ``DATABASE_URL``) with databases of its own, ``mixo_bench_<pid>`` and
@@ -45,16 +45,15 @@ import dagster as dg
 import psutil
 import sqlalchemy as sa
 
-from mixo_pipeline.accounts import ACCOUNTS_FILE_ENV
 from mixo_pipeline.ad_platform import ClientSettings
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS_NAME, ACCOUNTS_PER_RUN_ENV
-from mixo_pipeline.defs.operations.sync_targets import batch_partitions
-from mixo_pipeline.defs.resources import setting_env
-from mixo_pipeline.local_postgres import (
+from mixo_pipeline.database import (
     dagster_storage_url,
     sqlalchemy_url,
     start_embedded_postgres,
 )
+from mixo_pipeline.defs.operations.sync_targets import batch_partitions
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS
+from mixo_pipeline.settings import CLIENT_PREFIX, PREFIX
 from mixo_pipeline.storage.schema import campaigns, create_schema
 from mock_api import MockProcess
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
@@ -63,7 +62,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = f"mixo_bench_{os.getpid()}"
 BENCH_DAGSTER_DB = f"{BENCH_DB}_dagster"
 GIB = 1024**3
-MARGIN_ENV = setting_env("rate_limit_margin_s")
+MARGIN_ENV = f"{CLIENT_PREFIX}RATE_LIMIT_MARGIN_S"
+ACCOUNTS_FILE_ENV = f"{PREFIX}ACCOUNTS_FILE"
+ACCOUNTS_PER_RUN_ENV = f"{PREFIX}ACCOUNTS_PER_RUN"
 
 
 @dataclass
@@ -263,7 +264,7 @@ def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path
                 )
             )
             with dg.DagsterInstance.from_config(str(home)) as instance:
-                instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, keys)
+                instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS.name, keys)
             env = {
                 **os.environ,
                 "DAGSTER_HOME": str(home),
@@ -287,7 +288,7 @@ def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path
                 workers = []
                 for batch in batch_partitions(keys, keys, args.accounts_per_run):
                     command = [
-                        sys.executable, "-m", "mixo_pipeline.accounts_worker",
+                        sys.executable, "-m", "mixo_pipeline.accounts.worker",
                         "--from", batch[0], "--to", batch[-1],
                     ]  # fmt: skip
                     log = open(Path(tmp) / f"worker-{batch[0]}.log", "w")  # noqa: SIM115

@@ -25,7 +25,9 @@ PREFIX = "MIXO_"
 class Settings(BaseSettings):
     """How this deployment operates: accounts, schedule, batching, recovery, alerts."""
 
-    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_ignore_empty=True, extra="ignore", frozen=True, allow_inf_nan=False
+    )
 
     accounts_file: Path | None = Field(
         None, description="YAML file of accounts; unset: the single AD_PLATFORM_* account."

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from mixo_pipeline.local_postgres import EmbeddedPostgres, start_embedded_postgres
+from mixo_pipeline.ad_platform.rate_limit import close_budgets
+from mixo_pipeline.database import EmbeddedPostgres, start_embedded_postgres
 
 TEST_DATABASE = "mixo_test"
 
@@ -29,6 +30,7 @@ def embedded_postgres() -> Iterator[EmbeddedPostgres]:
     try:
         yield server
     finally:
+        close_budgets()  # the rate-limit budgets' pools and leaker, before their database goes
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
 

@@ -171,7 +171,8 @@ class AdPlatformClient:
             auth = "Basic " + base64.b64encode(secret).decode("ascii")
         else:
             self._tokens.get()  # log in before the permit: nothing slow between permit and send
-            self.stats.add_wait("limiter_wait_s", self._limiter.acquire())
+            waited = self._limiter.acquire(urgent=call.endpoint == "list")
+            self.stats.add_wait("limiter_wait_s", waited)
             token = self._tokens.get()
             auth = f"Bearer {token}"
         call.sends += 1

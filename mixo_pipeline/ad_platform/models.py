@@ -36,8 +36,14 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def _number(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def finite_number(value: Any) -> float | None:
+    """``value`` if it is a finite JSON number (not a boolean), else None."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if number and math.isfinite(value) else None
+
+
+def _budget(value: Any) -> Decimal:
+    if finite_number(value) is None:
         raise ValueError("must be a finite number")
     return Decimal(str(value))  # via str: 1100.1 stays 1100.1, not its binary expansion
 
@@ -46,11 +52,6 @@ def _iso_string(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be an ISO-8601 string")
     return value
-
-
-def _number_or_none(value: Any) -> float | None:
-    plausible = isinstance(value, int | float) and not isinstance(value, bool)
-    return float(value) if plausible and math.isfinite(value) else None
 
 
 Text = Annotated[str, Strict(), AfterValidator(_no_nul)]
@@ -68,7 +69,7 @@ class Campaign(_Record):
     id: Annotated[Text, Field(min_length=1)]
     name: Text
     status: Text
-    budget: Annotated[Decimal, BeforeValidator(_number)]
+    budget: Annotated[Decimal, BeforeValidator(_budget)]
     impressions: Count
     clicks: Count
     conversions: Count
@@ -97,8 +98,8 @@ class _TokenBody(_Record):
     access_token: Annotated[str, Strict(), Field(min_length=1)]
     token_type: Literal["Bearer", "bearer"] = "Bearer"
     # Optional hints: an unusable value means "not given", not a failed login.
-    expires_in: Annotated[float | None, BeforeValidator(_number_or_none)] = None
-    issued_at: Annotated[float | None, BeforeValidator(_number_or_none)] = None
+    expires_in: Annotated[float | None, BeforeValidator(finite_number)] = None
+    issued_at: Annotated[float | None, BeforeValidator(finite_number)] = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ shares one budget) or an ``InMemoryBucket`` (this process only). Our window is t
 plus a margin for the delay between taking a permit and the platform counting the request.
 
 Each account has its own ``Limiter`` (so a slow permit of one account never holds up another)
-and lets one of its threads wait at a time (so a freed slot wakes one thread, not ten).
+and lets one of its threads wait at a time (so a freed slot costs one database round trip, not
+ten), the listing's first.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import hashlib
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,10 +95,35 @@ class _AccountBuckets(BucketFactory):
             self._pool.close()
 
 
+class _Turn:
+    """One waiter at a time for an account's next permit, listing calls first: the pages feed
+    the syncs, so a page waiting behind ten syncs would leave the budget idle later on."""
+
+    def __init__(self) -> None:
+        self._free = threading.Condition()
+        self._busy = False
+        self._urgent = 0
+
+    @contextmanager
+    def take(self, urgent: bool) -> Iterator[None]:
+        with self._free:
+            self._urgent += urgent
+            while self._busy or (self._urgent and not urgent):
+                self._free.wait()
+            self._urgent -= urgent
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._free:
+                self._busy = False
+                self._free.notify_all()
+
+
 @dataclass
 class _Budget:
     limiter: Limiter
-    turn: threading.Lock = field(default_factory=threading.Lock)
+    turn: _Turn = field(default_factory=_Turn)
     paused_until: float = 0.0
 
 
@@ -139,11 +167,11 @@ class RateLimiter:
         conninfo = None if budget_url is None else libpq_conninfo(budget_url)
         self._budget = _budget(conninfo, limit, round(window_s * 1000), self.name)
 
-    def acquire(self) -> float:
-        """Block until a request may be sent; return the seconds spent waiting."""
+    def acquire(self, *, urgent: bool = False) -> float:
+        """Block until a request may be sent (``urgent`` ones first); return the seconds waited."""
         started = time.monotonic()
         try:
-            with self._budget.turn:
+            with self._budget.turn.take(urgent):
                 time.sleep(max(0.0, self._budget.paused_until - time.monotonic()))
                 # False only if the library computes its "never fits" sentinel; ask again.
                 while not self._budget.limiter.try_acquire(self.name, blocking=True):

@@ -7,7 +7,6 @@ and when to stop. API calls and the login share the rule.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Mapping
 from enum import Enum
@@ -15,6 +14,7 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from mixo_pipeline.ad_platform.models import finite_number
 from mixo_pipeline.ad_platform.settings import ClientSettings
 
 TIMEOUT = "timeout"
@@ -109,7 +109,7 @@ def retry_after_seconds(headers: Mapping[str, str], body: Any) -> float | None:
                 value = float(value.strip())
             except ValueError:
                 continue
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if number and math.isfinite(value) and value >= 0:
-            return float(value)
+        seconds = finite_number(value)
+        if seconds is not None and seconds >= 0:
+            return seconds
     return None

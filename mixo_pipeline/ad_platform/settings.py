@@ -16,7 +16,7 @@ from pydantic import Field
 UNSCALED = frozenset({"rate_limit_margin_s"})
 
 
-class ClientSettings(dg.Config):
+class ClientSettings(dg.Config, allow_inf_nan=False):
     """Configuration of :class:`~mixo_pipeline.ad_platform.client.AdPlatformClient`.
 
     Defaults follow the documented contract: 10 requests per 60 s per client, about 2 s per

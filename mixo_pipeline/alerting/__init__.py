@@ -1,1 +1,1 @@
-"""Data-quality alerts: what an alert says and how it reaches a Slack-compatible webhook."""
+"""Data-quality alerts: what an alert says, and the webhook that carries it."""

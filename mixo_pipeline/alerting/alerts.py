@@ -1,11 +1,6 @@
-"""What a data-quality alert says, rendered as a Slack-compatible webhook message.
-
-An :class:`Alert` is built from a failed asset check evaluation or a freshness state change; the
-message carries everything an on-call person needs without opening anything else (asset,
-partition, check, severity, description, the key metadata) plus a link to the run in the UI.
-The JSON is Slack's incoming-webhook format (``text`` as the notification fallback, ``blocks`` for
-layout), which Mattermost, Rocket.Chat, Discord's ``/slack`` endpoint and most chat tools accept.
-"""
+"""What a data-quality alert says: what on-call needs without opening anything else, as a
+Slack incoming-webhook message (``text`` for the notification, ``blocks`` for layout), a format
+Mattermost, Rocket.Chat and Discord's ``/slack`` endpoint accept too."""
 
 from __future__ import annotations
 
@@ -13,21 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Slack's documented limits: 150 characters for a header, 3000 for a section's text, 10 fields.
-_HEADER_MAX = 150
-_SECTION_MAX = 3000
-_METADATA_ENTRIES_MAX = 12
-_METADATA_VALUE_MAX = 300
-
-_SEVERITY_ICON = {"ERROR": ":red_circle:", "FAIL": ":red_circle:", "WARN": ":warning:"}
+# Slack's limits: 150 characters in a header, 3000 in a section; long metadata is cut shorter.
+HEADER_MAX = 150
+SECTION_MAX = 3000
+METADATA_ENTRIES_MAX = 12
+METADATA_VALUE_MAX = 300
+ICONS = {"ERROR": ":red_circle:", "FAIL": ":red_circle:", "WARN": ":warning:"}
 
 
 @dataclass(frozen=True)
 class Alert:
-    """One alert. ``key`` identifies the evaluation it reports, so it is never sent twice."""
-
-    key: str
-    kind: str  # "check" or "freshness"
     asset: str
     severity: str  # ERROR or WARN for checks; FAIL or WARN for freshness
     title: str
@@ -44,58 +34,46 @@ class Alert:
         return f"{self.severity}: {self.title} on {self.asset}{where}"
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def metadata_as_text(metadata: Mapping[str, Any]) -> dict[str, str]:
-    """Dagster metadata values as short strings, keeping the first entries (the key figures)."""
-    rendered: dict[str, str] = {}
-    for name, value in list(metadata.items())[:_METADATA_ENTRIES_MAX]:
-        raw = getattr(value, "value", value)
-        if hasattr(raw, "records"):  # TableMetadataValue: say how big it is, not the whole table
-            raw = f"table with {len(raw.records)} row(s)"
-        text = str(raw)
-        if len(text) > _METADATA_VALUE_MAX:
-            text = text[: _METADATA_VALUE_MAX - 1] + "…"
-        rendered[str(name)] = text
-    return rendered
+    """The first entries (the key figures) of Dagster metadata, as short strings."""
+    items = list(metadata.items())[:METADATA_ENTRIES_MAX]
+    return {str(k): _clip(str(getattr(v, "value", v)), METADATA_VALUE_MAX) for k, v in items}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_MAX)}}
 
 
 def slack_payload(alert: Alert) -> dict[str, Any]:
     """The webhook body for ``alert``."""
-    icon = _SEVERITY_ICON.get(alert.severity, ":grey_question:")
-    header = _clip(f"{alert.severity}: {alert.title}", _HEADER_MAX)
-    fields = [("Asset", alert.asset), ("Partition", alert.partition or "(unpartitioned)")]
-    if alert.check:
-        fields.append(("Check", alert.check))
-    fields.append(("Severity", alert.severity))
-    if alert.run_id:
-        fields.append(("Run", alert.run_id))
+    fields = {
+        "Asset": alert.asset,
+        "Partition": alert.partition or "(unpartitioned)",
+        "Check": alert.check,
+        "Severity": alert.severity,
+        "Run": alert.run_id,
+    }
+    header = _clip(f"{alert.severity}: {alert.title}", HEADER_MAX)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header}},
         {
             "type": "section",
-            "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields],
+            "fields": [
+                {"type": "mrkdwn", "text": f"*{name}*\n{value}"}
+                for name, value in fields.items()
+                if value
+            ],
         },
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": _clip(alert.description or "-", _SECTION_MAX)},
-        },
+        _section(alert.description or "-"),
     ]
     if alert.metadata:
-        lines = "\n".join(f"• *{name}*: `{value}`" for name, value in alert.metadata.items())
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(lines, _SECTION_MAX)}}
-        )
+        blocks.append(_section("\n".join(f"• *{k}*: `{v}`" for k, v in alert.metadata.items())))
+    text = f"{ICONS.get(alert.severity, ':grey_question:')} {alert.summary()}"
     if alert.run_url:
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"<{alert.run_url}|Open the run in Dagster>"},
-            }
-        )
-    text = f"{icon} {alert.summary()}"
-    if alert.run_url:
+        blocks.append(_section(f"<{alert.run_url}|Open the run in Dagster>"))
         text += f" <{alert.run_url}|run>"
     return {"text": text, "blocks": blocks}
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

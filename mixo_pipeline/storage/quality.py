@@ -1,28 +1,21 @@
-"""The SQL behind the asset checks: completeness, uniqueness and validity of one account's data.
-
-Each function reads PostgreSQL directly (never the asset's in-memory output), so a check judges
-what users will actually query, including rows someone else wrote.
-"""
+"""The SQL behind the asset checks: completeness, uniqueness and validity of one account's data,
+read from PostgreSQL (never the step's output), so a check judges what users query."""
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from dataclasses import dataclass
 
-import pandas as pd
 import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.models import KNOWN_STATUSES
 from mixo_pipeline.storage.raw_pages import Cycle, load_cycle
 from mixo_pipeline.storage.schema import campaign_sync_records, campaigns
 
-_NUMBER = re.compile(r"(\d+)$")
-
 
 def natural_key(campaign_id: str) -> tuple[int, str]:
-    """Sort ``campaign_2`` before ``campaign_10``."""
-    match = _NUMBER.search(campaign_id)
-    return (int(match.group(1)) if match else -1, campaign_id)
+    """Campaign-number order, as :data:`~mixo_pipeline.storage.campaigns.NUMBER_ORDER`."""
+    return len(campaign_id), campaign_id
 
 
 @dataclass(frozen=True)
@@ -38,45 +31,30 @@ class Completeness:
 
 
 def completeness(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Completeness:
-    """Live rows holding ``cycle``'s sync of each listed campaign, or a newer one, against the
-    ``total`` the API reported for it.
-
-    ``cycle`` is the listing a step merged (another run may have stored a newer one since);
-    by default the account's stored listing. A row counts if this cycle wrote it, or if a run
-    that overlapped on the account wrote a sync at least as recent over it between this step's
-    merge and its check: the table is then at least as complete and fresh as this cycle made it.
-    A row from an older cycle, or a missing one, does not count.
-    """
+    """Live rows holding ``cycle``'s sync of each listed campaign (default: the stored listing's),
+    against the ``total`` the API reported. A row counts if the cycle wrote it, or if an
+    overlapping run wrote a sync at least as recent over it since; an older row does not."""
     cycle = cycle or load_cycle(engine, client_id)
-    listed = cycle.listed_ids()
-    records = campaign_sync_records
+    c, r = campaigns.c, campaign_sync_records.c
     this_sync = sa.and_(
-        records.c.client_id == campaigns.c.client_id,
-        records.c.campaign_id == campaigns.c.id,
-        records.c.cycle_id == cycle.cycle_id,
-        records.c.success.is_(True),
+        r.client_id == c.client_id,
+        r.campaign_id == c.id,
+        r.cycle_id == cycle.cycle_id,
+        r.success.is_(True),
     )
     query = (
-        sa.select(campaigns.c.id)
-        .join(records, this_sync)
+        sa.select(c.id)
+        .join(campaign_sync_records, this_sync)
+        .where(c.client_id == client_id, c.removed_at.is_(None))
         .where(
-            campaigns.c.client_id == client_id,
-            campaigns.c.removed_at.is_(None),
-            sa.or_(
-                campaigns.c.cycle_id == cycle.cycle_id,
-                campaigns.c.synced_at
-                >= sa.func.coalesce(records.c.synced_at, records.c.recorded_at),
-            ),
+            (c.cycle_id == cycle.cycle_id)
+            | (c.synced_at >= sa.func.coalesce(r.synced_at, r.recorded_at))
         )
     )
     with engine.connect() as conn:
         synced = set(conn.scalars(query))
-    return Completeness(
-        cycle_id=cycle.cycle_id,
-        total=cycle.total,
-        synced=len(synced),
-        missing=sorted(set(listed) - synced, key=natural_key),
-    )
+    missing = sorted(set(cycle.listed_ids()) - synced, key=natural_key)
+    return Completeness(cycle.cycle_id, cycle.total, len(synced), missing)
 
 
 @dataclass(frozen=True)
@@ -90,50 +68,41 @@ class Uniqueness:
 
 
 def uniqueness(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Uniqueness:
-    """Duplicate ``(client_id, id)`` rows in ``campaigns``, and ids repeated across the pages of
-    ``cycle`` (by default the account's stored listing).
-
-    The primary key forbids the first kind today; the check still asks, because a schema change
-    or a copied table must not make duplicates silent.
-    """
-    table_query = (
+    """Duplicate ``(client_id, id)`` rows (the primary key forbids them; asked anyway, so a
+    schema change cannot make them silent), and ids repeated across ``cycle``'s pages."""
+    query = (
         sa.select(campaigns.c.id)
         .where(campaigns.c.client_id == client_id)
-        .group_by(campaigns.c.client_id, campaigns.c.id)
+        .group_by(campaigns.c.id)
         .having(sa.func.count() > 1)
     )
     with engine.connect() as conn:
-        table_duplicates = list(conn.scalars(table_query))
-    ids = (cycle or load_cycle(engine, client_id)).listed_ids()
-    raw_duplicates = sorted({i for i in ids if ids.count(i) > 1}, key=natural_key)
-    return Uniqueness(
-        table_duplicates=sorted(table_duplicates, key=natural_key),
-        raw_duplicates=raw_duplicates,
-    )
+        table_duplicates = sorted(conn.scalars(query), key=natural_key)
+    listed = Counter((cycle or load_cycle(engine, client_id)).listed_ids())
+    repeated = sorted((i for i, n in listed.items() if n > 1), key=natural_key)
+    return Uniqueness(table_duplicates, repeated)
 
 
-def invalid_rows(engine: sa.Engine, client_id: str) -> pd.DataFrame:
-    """Live rows breaking a business rule, one row per (campaign, problem): ``id``, ``problem``."""
-    c = campaigns.c
-    rules = {
-        "negative impressions": c.impressions < 0,
-        "negative clicks": c.clicks < 0,
-        "negative conversions": c.conversions < 0,
-        "clicks > impressions": c.clicks > c.impressions,
-        "conversions > clicks": c.conversions > c.clicks,
-        "unknown status": c.status.not_in(sorted(KNOWN_STATUSES)),
-        "budget not positive": c.budget <= 0,
-    }
-    live = sa.and_(c.client_id == client_id, c.removed_at.is_(None))
+RULES = {
+    "negative impressions": campaigns.c.impressions < 0,
+    "negative clicks": campaigns.c.clicks < 0,
+    "negative conversions": campaigns.c.conversions < 0,
+    "clicks > impressions": campaigns.c.clicks > campaigns.c.impressions,
+    "conversions > clicks": campaigns.c.conversions > campaigns.c.clicks,
+    "unknown status": campaigns.c.status.not_in(sorted(KNOWN_STATUSES)),
+    "budget not positive": campaigns.c.budget <= 0,
+}
+
+
+def invalid_rows(engine: sa.Engine, client_id: str) -> list[tuple[str, str]]:
+    """Live rows breaking a business rule, as ``(id, problem)`` in campaign-number order."""
+    live = sa.and_(campaigns.c.client_id == client_id, campaigns.c.removed_at.is_(None))
     query = sa.union_all(
         *(
-            sa.select(c.id, sa.literal(problem).label("problem")).where(live, rule)
-            for problem, rule in rules.items()
+            sa.select(campaigns.c.id, sa.literal(problem).label("problem")).where(live, rule)
+            for problem, rule in RULES.items()
         )
     )
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=["id", "problem"])
-    if frame.empty:
-        return frame
-    frame["order"] = frame["id"].map(natural_key)
-    return frame.sort_values(["order", "problem"]).drop(columns="order").reset_index(drop=True)
+        problems = [(row.id, row.problem) for row in conn.execute(query)]
+    return sorted(problems, key=lambda pair: (natural_key(pair[0]), pair[1]))

@@ -77,3 +77,35 @@ def test_clients_of_one_account_share_its_budget_and_others_do_not() -> None:
     # Both permits of "acct" are spent across its two clients: a third must wait a window.
     assert not first._budget.limiter.try_acquire(first.name, blocking=False)
     assert other._budget.limiter.try_acquire(other.name, blocking=False)
+
+
+def test_a_waiting_listing_call_takes_the_next_turn_before_waiting_syncs() -> None:
+    turn = rate_limit._Turn()
+    order: list[str] = []
+    holder_in, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with turn.take(urgent=False):
+            holder_in.set()
+            release.wait(STUCK_S)
+
+    def waiter(name: str, urgent: bool) -> None:
+        with turn.take(urgent=urgent):
+            order.append(name)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert holder_in.wait(STUCK_S)
+    waiters = [
+        threading.Thread(target=waiter, args=(name, urgent))
+        for name, urgent in [("sync-1", False), ("sync-2", False), ("page", True)]
+    ]
+    for thread in waiters:
+        thread.start()
+    deadline = threading.Event()
+    while turn._urgent == 0 and not deadline.wait(0.001):
+        pass  # the page's call is queued behind the holder
+    release.set()
+    for thread in [first, *waiters]:
+        thread.join(STUCK_S)
+    assert order[0] == "page" and sorted(order[1:]) == ["sync-1", "sync-2"]

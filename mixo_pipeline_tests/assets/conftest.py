@@ -12,9 +12,9 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from mixo_pipeline.ad_platform.models import CampaignPage
-from mixo_pipeline.local_postgres import EmbeddedPostgres
-from mixo_pipeline.resources.postgres import engine_for
+from mixo_pipeline import names
+from mixo_pipeline.ad_platform.models import CampaignPage, parse_campaign_page
+from mixo_pipeline.database import EmbeddedPostgres, engine_for
 from mixo_pipeline.storage.schema import campaigns, metadata
 from mock_api import MockConfig, MockServer
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
@@ -55,28 +55,23 @@ def raw_campaign(n: int, **overrides: Any) -> dict[str, Any]:
 
 
 def make_pages(items: list[dict[str, Any]], limit: int = 10) -> list[CampaignPage]:
-    """``items`` split into pages as the API would serve them (``raw`` verbatim)."""
-    total = len(items)
-    chunks = [items[i : i + limit] for i in range(0, total, limit)] or [[]]
-    pages = []
-    for number, chunk in enumerate(chunks, start=1):
-        has_more = number < len(chunks)
-        raw = {
-            "data": chunk,
-            "pagination": {"page": number, "limit": limit, "total": total, "has_more": has_more},
-        }
-        pages.append(
-            CampaignPage(
-                page=number,
-                limit=limit,
-                total=total,
-                has_more=has_more,
-                campaigns=(),
-                raw=raw,
-                fetched_at=datetime.now(UTC),
-            )
+    """``items`` split into pages as the API would serve them, parsed as the client parses them."""
+    chunks = [items[i : i + limit] for i in range(0, len(items), limit)] or [[]]
+    return [
+        parse_campaign_page(
+            {
+                "data": chunk,
+                "pagination": {
+                    "page": number,
+                    "limit": limit,
+                    "total": len(items),
+                    "has_more": number < len(chunks),
+                },
+            },
+            number,
         )
-    return pages
+        for number, chunk in enumerate(chunks, start=1)
+    ]
 
 
 @dataclass
@@ -89,9 +84,10 @@ class Pipeline:
 
     def run(self, partition: str = "default", **kwargs: Any) -> dg.ExecuteInProcessResult:
         definitions = load_defs()
-        job = definitions.resolve_job_def("campaign_sync_job")
-        if not self.instance.has_dynamic_partition("ad_accounts", partition):
-            self.instance.add_dynamic_partitions("ad_accounts", [partition])
+        job = definitions.resolve_job_def(names.JOB_NAME)
+        partitions = names.ACCOUNTS_PARTITIONS.name
+        if not self.instance.has_dynamic_partition(partitions, partition):
+            self.instance.add_dynamic_partitions(partitions, [partition])
         return job.execute_in_process(
             instance=self.instance, partition_key=partition, raise_on_error=False, **kwargs
         )
@@ -152,3 +148,9 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> d
         if materialization.asset_key.to_user_string() == asset:
             return {k: v.value for k, v in materialization.metadata.items()}
     raise AssertionError(f"{asset} was not materialized")
+
+
+def table_text(engine: sa.Engine, table: sa.Table = campaigns) -> list[str]:
+    """Every row of ``table`` as PostgreSQL prints it: equal lists mean byte-identical rows."""
+    with engine.connect() as conn:
+        return list(conn.scalars(sa.text(f"SELECT t::text FROM {table.name} t ORDER BY 1")))

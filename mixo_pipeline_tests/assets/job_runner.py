@@ -10,14 +10,16 @@ import sys
 
 import dagster as dg
 
+from mixo_pipeline import names
 from mixo_pipeline.definitions import defs
 
 
 def main(partition: str) -> int:
     with dg.DagsterInstance.get() as instance:
-        if not instance.has_dynamic_partition("ad_accounts", partition):
-            instance.add_dynamic_partitions("ad_accounts", [partition])
-        job = defs().resolve_job_def("campaign_sync_job")
+        partitions = names.ACCOUNTS_PARTITIONS.name
+        if not instance.has_dynamic_partition(partitions, partition):
+            instance.add_dynamic_partitions(partitions, [partition])
+        job = defs().resolve_job_def(names.JOB_NAME)
         result = job.execute_in_process(
             instance=instance, partition_key=partition, raise_on_error=False
         )

@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from mixo_pipeline import names
+from mixo_pipeline.storage.schema import raw_campaign_pages
 from mock_api import MockConfig
 
-from .conftest import Pipeline, pipeline_on, raw_campaign
+from .conftest import Pipeline, pipeline_on, raw_campaign, table_text
 
 # No random failures: these tests are about the data, and stay fast.
 CLEAN = MockConfig(time_scale=0.01, seed=1, campaigns=12, error_rate=0, hang_rate=0)
@@ -23,7 +26,7 @@ def _listing(n: int = 12) -> list[dict[str, Any]]:
 
 def _missing_budget() -> list[dict[str, Any]]:
     items = _listing()
-    del items[4]["budget"]
+    del items[10]["budget"]  # on page 2: page 1 was fetched, and must not be stored alone
     return items
 
 
@@ -56,7 +59,7 @@ def baseline(monkeypatch: pytest.MonkeyPatch, assets_database_url: str, pg: sa.E
 @pytest.mark.parametrize(
     ("make_listing", "expected"),
     [
-        (_missing_budget, ["campaign_5", "budget"]),
+        (_missing_budget, ["campaign_11", "budget"]),
         (_string_budget, ["campaign_7", "budget"]),
         (_duplicate_across_pages, ["campaign_3"]),
         (_not_an_object, ["page 1"]),
@@ -66,7 +69,10 @@ def baseline(monkeypatch: pytest.MonkeyPatch, assets_database_url: str, pg: sa.E
 def test_bad_listing_fails_the_run_and_keeps_the_table(
     baseline: Pipeline, make_listing: Callable[[], list[dict[str, Any]]], expected: list[str]
 ) -> None:
-    before = baseline.rows()
+    before, pages_before = (
+        table_text(baseline.engine),
+        table_text(baseline.engine, raw_campaign_pages),
+    )
     baseline.mock.set_campaigns("default", make_listing())
     result = baseline.run()
     assert not result.success
@@ -76,7 +82,33 @@ def test_bad_listing_fails_the_run_and_keeps_the_table(
         assert fragment in message, message
     # The listing failed: nothing of this run is recorded as materialized, nothing was stored.
     assert result.get_asset_materialization_events() == []
-    assert baseline.rows() == before
+    assert table_text(baseline.engine) == before
+    assert table_text(baseline.engine, raw_campaign_pages) == pages_before
+    # Bad data is permanent: the step is not retried.
+    assert not any(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
+
+
+def test_a_bad_stored_page_fails_a_merge_without_listing_and_keeps_the_table(
+    baseline: Pipeline,
+) -> None:
+    """``campaigns`` alone re-merges the stored listing: it is validated by the same parser."""
+    before = table_text(baseline.engine)
+    with baseline.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE raw_campaign_pages SET body = jsonb_set(body, '{data,1,budget}', "
+                "to_jsonb('1200'::text)) WHERE client_id = 'default' AND page = 1"
+            )
+        )
+    result = baseline.run(asset_selection=[names.CAMPAIGNS])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.error.to_string()
+    for fragment in ("page 1", "campaign_2", "'budget'", "'1200'"):
+        assert fragment in message, message
+    assert not any(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
+    assert baseline.mock.stats()["totals"]["syncs_completed"] == 12  # the baseline's: no API call
+    assert table_text(baseline.engine) == before
 
 
 def test_quotes_semicolons_and_non_ascii_are_stored_exactly(baseline: Pipeline) -> None:

@@ -8,11 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.models import SyncResult
-from mixo_pipeline.defs.operations.policies import (
-    CYCLE_RESUME_MAX_AGE_ENV,
-    cycle_resume_max_age,
-    sync_interval,
-)
+from mixo_pipeline.defs.operations.cadence import cycle_resume_max_age
 from mixo_pipeline.storage.raw_pages import replace_raw_pages
 from mixo_pipeline.storage.sync_records import record_results
 from mixo_pipeline.sync.cycle import CycleChoice, choose_cycle
@@ -102,11 +98,27 @@ def test_retries_and_re_executions_of_a_resuming_run_stay_in_the_resumed_cycle(
     assert _choose(pg, "run-3").cycle_id == "run-3"
 
 
-def test_the_resume_limit_defaults_to_one_schedule_interval() -> None:
-    assert cycle_resume_max_age({}) == sync_interval({}) == HOUR
-    assert cycle_resume_max_age({"MIXO_SYNC_CRON": "*/15 * * * *"}) == timedelta(minutes=15)
-    assert cycle_resume_max_age({CYCLE_RESUME_MAX_AGE_ENV: "90"}) == timedelta(seconds=90)
-    assert cycle_resume_max_age({CYCLE_RESUME_MAX_AGE_ENV: "0"}) == timedelta(0)
-    for bad in ("soon", "-1", "nan", "inf"):
-        with pytest.raises(ValueError, match=CYCLE_RESUME_MAX_AGE_ENV):
-            cycle_resume_max_age({CYCLE_RESUME_MAX_AGE_ENV: bad})
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, HOUR),
+        ({"MIXO_SYNC_CRON": "*/15 * * * *"}, timedelta(minutes=15)),
+        ({"MIXO_CYCLE_RESUME_MAX_AGE_S": "90"}, timedelta(seconds=90)),
+        ({"MIXO_CYCLE_RESUME_MAX_AGE_S": "0"}, timedelta(0)),
+    ],
+)
+def test_the_resume_limit_defaults_to_one_schedule_interval(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], expected: timedelta
+) -> None:
+    for name in ("MIXO_SYNC_CRON", "MIXO_CYCLE_RESUME_MAX_AGE_S"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert cycle_resume_max_age() == expected
+
+
+@pytest.mark.parametrize("bad", ["soon", "-1", "nan", "inf"])
+def test_a_bad_resume_limit_names_its_variable(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("MIXO_CYCLE_RESUME_MAX_AGE_S", bad)
+    with pytest.raises(ValueError, match="MIXO_CYCLE_RESUME_MAX_AGE_S"):
+        cycle_resume_max_age()

@@ -18,7 +18,8 @@ import yaml
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
-from mixo_pipeline.local_postgres import REPO_ROOT, EmbeddedPostgres, dagster_storage_url
+from mixo_pipeline import names
+from mixo_pipeline.database import REPO_ROOT, EmbeddedPostgres, dagster_storage_url
 from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle
 from mixo_pipeline.storage.schema import campaign_sync_records
 from mixo_pipeline.storage.sync_records import succeeded_ids
@@ -31,7 +32,7 @@ DAGSTER_DATABASE = "mixo_assets_dagster"
 
 def sync_job() -> dg.JobDefinition:
     """The job as a reconstructable target (``dg.reconstructable`` needs a module function)."""
-    return load_defs().resolve_job_def("campaign_sync_job")
+    return load_defs().resolve_job_def(names.JOB_NAME)
 
 
 @pytest.fixture

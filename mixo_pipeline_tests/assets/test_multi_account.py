@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import gc
-import logging
-from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
 
-from mixo_pipeline.defs.ad_platform.per_account import materialize_per_account
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS
+from mixo_pipeline import names
 from mock_api import MockConfig
 
 from .conftest import check_results, load_defs, pipeline_on
@@ -23,7 +18,7 @@ ACCOUNTS = ["client_1", "client_2", "client_3"]
 
 
 def _statuses(instance: dg.DagsterInstance, asset: str) -> dict[str, dg.AssetPartitionStatus]:
-    return instance.get_status_by_partition(dg.AssetKey(asset), ACCOUNTS, ACCOUNTS_PARTITIONS)
+    return instance.get_status_by_partition(dg.AssetKey(asset), ACCOUNTS, names.ACCOUNTS_PARTITIONS)
 
 
 def _configure_accounts(
@@ -52,12 +47,12 @@ def test_one_broken_account_fails_alone(
         _configure_accounts(monkeypatch, tmp_path, pipeline.mock.url, ACCOUNTS)
         monkeypatch.setenv("PW_client_3", "not-the-password")
         pipeline.instance.add_dynamic_partitions("ad_accounts", ACCOUNTS)
-        job = load_defs().resolve_job_def("campaign_sync_job")
+        job = load_defs().resolve_job_def(names.JOB_NAME)
         result = job.execute_in_process(
             instance=pipeline.instance,
             tags={
-                "dagster/asset_partition_range_start": "client_1",
-                "dagster/asset_partition_range_end": "client_3",
+                names.RANGE_START_TAG: "client_1",
+                names.RANGE_END_TAG: "client_3",
             },
             raise_on_error=False,
         )
@@ -110,12 +105,12 @@ def test_a_batched_run_of_healthy_accounts_reports_each_account(
         pipeline.instance.add_dynamic_partitions("ad_accounts", accounts)
         result = (
             load_defs()
-            .resolve_job_def("campaign_sync_job")
+            .resolve_job_def(names.JOB_NAME)
             .execute_in_process(
                 instance=pipeline.instance,
                 tags={
-                    "dagster/asset_partition_range_start": accounts[0],
-                    "dagster/asset_partition_range_end": accounts[-1],
+                    names.RANGE_START_TAG: accounts[0],
+                    names.RANGE_END_TAG: accounts[-1],
                 },
                 raise_on_error=False,
             )
@@ -139,27 +134,3 @@ def test_a_batched_run_of_healthy_accounts_reports_each_account(
         assert len(evaluations) == 9
         for client_id in accounts:
             assert len(pipeline.rows(client_id)) == 10
-
-
-def test_accounts_run_without_full_garbage_collections() -> None:
-    """A full collection stops every account's requests between permit and send: while the
-    accounts work, the start-up heap is frozen and full collections wait; afterwards the
-    heap and the thresholds are handed back."""
-    thresholds = gc.get_threshold()
-    assert gc.get_freeze_count() == 0
-    during: dict[str, tuple[int, tuple[int, int, int]]] = {}
-
-    def work(client_id: str) -> Iterator[tuple[dg.AssetKey, dict[str, int]]]:
-        during[client_id] = (gc.get_freeze_count(), gc.get_threshold())
-        yield dg.AssetKey("campaigns"), {}
-
-    context = SimpleNamespace(partition_keys=ACCOUNTS, log=logging.getLogger(__name__))
-    events = list(materialize_per_account(context, work, checks=[]))  # type: ignore[arg-type]
-
-    assert sorted(e.partition for e in events) == sorted(ACCOUNTS)
-    assert set(during) == set(ACCOUNTS)
-    for frozen, (young, middle, full) in during.values():
-        assert frozen > 0
-        assert (young, middle) == thresholds[:2]
-        assert full > 10_000
-    assert (gc.get_freeze_count(), gc.get_threshold()) == (0, thresholds)

@@ -5,10 +5,15 @@ Time runs 100x faster (``--time-scale 0.01``: a 0.6 s rate window, 20 ms syncs) 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from mixo_pipeline.storage.schema import campaign_sync_records, raw_campaign_pages
+from mixo_pipeline.sync import account
 from mock_api import MockConfig
 
 from .conftest import check_results, materialization_metadata, pipeline_on, raw_campaign
@@ -82,6 +87,9 @@ def test_rerun_changes_no_row_count_and_creates_no_duplicate(
         counts = ("rows_inserted", "rows_updated", "rows_kept_newer", "rows_removed")
         assert [merged[name] for name in counts] == [0, 30, 0, 0]
         assert merged["dagster/row_count"] == 30
+        preview = merged["preview"].splitlines()
+        assert preview[0].startswith("| id | name | status | budget |") and len(preview) == 12
+        assert [line.split(" | ")[0] for line in preview[2:4]] == ["| campaign_1", "| campaign_2"]
         assert len(pipeline.rows()) == 30
         with pg.connect() as conn:
             cycles = conn.execute(
@@ -100,3 +108,32 @@ def test_rerun_changes_no_row_count_and_creates_no_duplicate(
         removed = {r.id: r.removed_at for r in pipeline.rows()}
         assert len(removed) == 30 and removed["campaign_30"] is not None
         assert all(at is None for cid, at in removed.items() if cid != "campaign_30")
+
+
+def test_overlapping_runs_keep_the_newer_sync_of_every_campaign(
+    monkeypatch: pytest.MonkeyPatch, assets_database_url: str, pg: sa.Engine
+) -> None:
+    """Run A lists and syncs an account; before A merges, run B (another worker, say) lists,
+    syncs and merges it again. A's merge then carries older syncs: every row keeps B's."""
+    config = MockConfig(time_scale=FAST, seed=9, campaigns=20, error_rate=0, hang_rate=0)
+    with pipeline_on(config, monkeypatch, assets_database_url, pg) as pipeline:
+        merge_account = account.merge_account
+        overlapping: list[dg.ExecuteInProcessResult] = []
+
+        def merge_after_an_overlapping_run(*args: Any) -> Any:
+            if not overlapping:
+                overlapping.append(None)  # type: ignore[arg-type]  # B's own merge: no third run
+                with ThreadPoolExecutor(max_workers=1) as other_worker:
+                    overlapping[0] = other_worker.submit(pipeline.run).result()
+            return merge_account(*args)
+
+        monkeypatch.setattr(account, "merge_account", merge_after_an_overlapping_run)
+        first = pipeline.run()
+        second = overlapping[0]
+        assert first.success and second.success
+        merged = materialization_metadata(first, "campaigns")
+        counts = ("rows_inserted", "rows_updated", "rows_kept_newer")
+        assert [merged[name] for name in counts] == [0, 0, 20]
+        assert {row.cycle_id for row in pipeline.rows()} == {second.run_id}
+        # A's checks judge A's listing: every row holds A's sync or a newer one.
+        assert all(check.passed for check in check_results(first).values())

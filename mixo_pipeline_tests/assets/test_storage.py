@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from mixo_pipeline.ad_platform.models import SyncResult
+from mixo_pipeline.ad_platform.models import Campaign, SyncResult
 from mixo_pipeline.storage import quality
-from mixo_pipeline.storage.campaigns import merge_campaigns
+from mixo_pipeline.storage.campaigns import Merged, merge_campaigns
 from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle, replace_raw_pages
 from mixo_pipeline.storage.schema import campaigns, create_schema
 from mixo_pipeline.storage.sync_records import record_results, succeeded_ids, successful_syncs
-from mixo_pipeline.sync.campaign_sync import _CheckpointWriter
-from mixo_pipeline.sync.merge import merge_account
-from mixo_pipeline.sync.rows import campaigns_frame
+from mixo_pipeline.sync.account import merge_account, sync_listed
 
 from .conftest import make_pages, raw_campaign
 
 SYNCED_AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-def _merge(pg: sa.Engine, client_id: str, cycle: str, ns: range) -> object:
+def _merge(pg: sa.Engine, client_id: str, cycle: str, ns: range) -> Merged:
+    """List ``ns`` in ``cycle``, sync them all, and merge the stored listing."""
     replace_raw_pages(pg, client_id, cycle, make_pages([raw_campaign(n) for n in ns]))
     synced = [SyncResult(f"campaign_{n}", True, 1, SYNCED_AT) for n in ns]
     record_results(pg, client_id, cycle, cycle, synced)
-    frame = campaigns_frame(load_cycle(pg, client_id).pages)
-    frame["synced_at"] = SYNCED_AT
-    return merge_campaigns(pg, client_id, cycle, frame, frame["id"])
+    return merge_account(pg, client_id)
 
 
 def test_schema_creation_is_idempotent(pg: sa.Engine) -> None:
@@ -50,7 +47,7 @@ def test_concurrent_listings_of_one_account_take_turns(pg: sa.Engine) -> None:
 
     stored = load_cycle(pg, "acme")
     assert stored.cycle_id in cycles
-    assert [page.page for page in stored.pages] == [1, 2, 3, 4]
+    assert [number for number, _ in stored.pages] == [1, 2, 3, 4]
     with pg.connect() as conn:
         cycles_stored = conn.execute(
             sa.text("SELECT DISTINCT cycle_id FROM raw_campaign_pages WHERE client_id = 'acme'")
@@ -66,7 +63,7 @@ def test_pages_replace_the_previous_listing_and_define_the_cycle(pg: sa.Engine) 
     replace_raw_pages(pg, "acme", "run-2", make_pages([raw_campaign(n) for n in range(1, 12)]))
     cycle = load_cycle(pg, "acme")
     assert cycle.cycle_id == "run-2"
-    assert [p.page for p in cycle.pages] == [1, 2]
+    assert [number for number, _ in cycle.pages] == [1, 2]
     assert cycle.total == 11
     assert load_cycle(pg, "other").cycle_id == "run-x"
 
@@ -81,22 +78,26 @@ def test_a_success_is_never_downgraded_by_a_later_failure(pg: sa.Engine) -> None
     assert successful_syncs(pg, "acme", "c1") == {"campaign_1": SYNCED_AT}
 
 
-def test_checkpoints_written_in_batches_are_all_stored_and_a_failed_write_is_raised(
-    pg: sa.Engine,
-) -> None:
-    results = [SyncResult(f"campaign_{n}", n % 4 != 0, 1, SYNCED_AT) for n in range(1, 41)]
-    with _CheckpointWriter(pg, "acme", "c1", "r1") as checkpoints:
-        for result in results:
-            checkpoints.put(result)
-    assert succeeded_ids(pg, "acme", "c1") == {r.campaign_id for r in results if r.success}
+def test_each_sync_result_is_recorded_before_the_next_arrives(pg: sa.Engine) -> None:
+    """The checkpoint: a run killed at any moment loses at most the calls in flight, and the
+    run that continues the cycle skips what is recorded."""
+    stored_when_yielding: list[set[str]] = []
 
-    unreachable = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    with (
-        pytest.raises(sa.exc.OperationalError),
-        _CheckpointWriter(unreachable, "acme", "c2", "r2") as checkpoints,
-    ):
-        checkpoints.put(results[0])
-    unreachable.dispose()
+    class Client:
+        def sync_campaigns(self, ids: Iterable[str]) -> Iterator[SyncResult]:
+            for campaign_id in ids:
+                stored_when_yielding.append(succeeded_ids(pg, "acme", "c1"))
+                yield SyncResult(campaign_id, campaign_id != "campaign_4", 1, SYNCED_AT)
+
+    record_results(pg, "acme", "c1", "r0", [SyncResult("campaign_1", True, 1, SYNCED_AT)])
+    ids = [f"campaign_{n}" for n in range(1, 6)]
+    outcome = sync_listed(pg, Client(), "acme", "c1", "r1", iter(ids))  # type: ignore[arg-type]
+
+    done = {"campaign_1", "campaign_2", "campaign_3"}
+    assert stored_when_yielding == [{"campaign_1"}, {"campaign_1", "campaign_2"}, done, done]
+    assert (outcome.listed, outcome.synced, outcome.failed, outcome.skipped_as_done) == (5, 3, 1, 1)
+    assert outcome.failures == {"campaign_4": "unknown error"}
+    assert succeeded_ids(pg, "acme", "c1") == {*done, "campaign_5"}
 
 
 def test_merge_inserts_updates_and_soft_deletes(pg: sa.Engine) -> None:
@@ -119,11 +120,9 @@ def test_merge_failure_leaves_previous_contents(pg: sa.Engine) -> None:
     _merge(pg, "acme", "c1", range(1, 4))
     with pg.connect() as conn:
         before = conn.execute(sa.select(campaigns).order_by(campaigns.c.id)).all()
-    rows = pd.DataFrame(
-        [{**raw_campaign(1, budget=10**20, created_at=SYNCED_AT), "synced_at": SYNCED_AT}]
-    )
+    too_big = Campaign.model_validate(raw_campaign(1, budget=10**20))
     with pytest.raises(sa.exc.DataError):
-        merge_campaigns(pg, "acme", "c2", rows, ["campaign_1"])
+        merge_campaigns(pg, "acme", "c2", [(too_big, SYNCED_AT)], ["campaign_1"])
     with pg.connect() as conn:
         assert conn.execute(sa.select(campaigns).order_by(campaigns.c.id)).all() == before
 
@@ -133,7 +132,7 @@ def test_quality_queries_find_real_problems(pg: sa.Engine) -> None:
     done = quality.completeness(pg, "acme")
     assert (done.passed, done.synced, done.total, done.missing) == (True, 5, 5, [])
     assert quality.uniqueness(pg, "acme").passed
-    assert quality.invalid_rows(pg, "acme").empty
+    assert quality.invalid_rows(pg, "acme") == []
 
     with pg.begin() as conn:
         conn.execute(
@@ -147,11 +146,10 @@ def test_quality_queries_find_real_problems(pg: sa.Engine) -> None:
             .where(campaigns.c.id == "campaign_4")
             .values(cycle_id="old", synced_at=SYNCED_AT - timedelta(days=1))
         )
-    bad = quality.invalid_rows(pg, "acme")
-    assert bad.to_dict("records") == [
-        {"id": "campaign_2", "problem": "budget not positive"},
-        {"id": "campaign_2", "problem": "clicks > impressions"},
-        {"id": "campaign_2", "problem": "unknown status"},
+    assert quality.invalid_rows(pg, "acme") == [
+        ("campaign_2", "budget not positive"),
+        ("campaign_2", "clicks > impressions"),
+        ("campaign_2", "unknown status"),
     ]
     done = quality.completeness(pg, "acme")
     assert (done.passed, done.synced, done.missing) == (False, 4, ["campaign_4"])
@@ -214,8 +212,8 @@ def test_a_merge_never_replaces_a_newer_sync_with_an_older_one(pg: sa.Engine) ->
         [SyncResult("campaign_1", True, 1, earlier), SyncResult("campaign_2", True, 1, later)],
     )
 
-    first = merge_account(pg, "acme", a_listing).counts
-    second = merge_account(pg, "acme", b_listing).counts
+    first = merge_account(pg, "acme", a_listing)
+    second = merge_account(pg, "acme", b_listing)
     assert (first.inserted, first.updated, first.kept_newer) == (2, 0, 0)
     assert (second.inserted, second.updated, second.kept_newer) == (0, 1, 1)
     with pg.connect() as conn:

@@ -3,10 +3,10 @@ location configured for them, and a local webhook that records what it is sent.
 
 Time scale 0.01 turns the documented 60 s rate window into 0.6 s and the 2 s sync into 20 ms, so
 an account of 10 campaigns syncs in about a second while every limit is enforced as documented.
-
-It also turns the client's documented timeouts into 50 ms (sync) and 100 ms (listing), which a
-loaded 2-core machine exceeds by scheduling delay alone, so against a mock that never hangs the
-code location is loaded with :data:`PATIENT_TIMEOUTS`.
+It also turns the documented timeouts into 50-100 ms, which a loaded 2-core machine exceeds by
+scheduling delay alone, so against a mock that never hangs the code location gets
+:data:`PATIENT_TIMEOUTS` (10 s real): every timeout there would be a false alarm that resends a
+call the mock then completes.
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from mixo_pipeline.accounts import ACCOUNTS_FILE_ENV
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS_NAME
-from mixo_pipeline.defs.operations.sync_targets import SYNC_JOB_NAME
-from mixo_pipeline.defs.resources import setting_env
-from mixo_pipeline.local_postgres import EmbeddedPostgres
-from mixo_pipeline.resources.postgres import engine_for
+from mixo_pipeline.accounts.file import FILE_VARIABLE
+from mixo_pipeline.database import EmbeddedPostgres, engine_for
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME, RANGE_END_TAG, RANGE_START_TAG
+from mixo_pipeline.settings import variable_name
 from mixo_pipeline.storage.schema import campaigns, metadata
 from mock_api import MockConfig, MockServer
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
@@ -36,15 +34,6 @@ from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 OPS_DATABASE = "mixo_ops"
 FAST = 0.01
 QUIET: dict[str, Any] = {"error_rate": 0.0, "hang_rate": 0.0, "seed": 11, "time_scale": FAST}
-
-# Client timeouts (platform seconds: 10 s real at FAST) for a mock that never hangs, set through
-# the code location's AD_PLATFORM_<FIELD> variables. The documented ones are 50 ms for a 20 ms
-# sync at FAST: on a loaded 2-core machine syncs were measured answering after up to 99 ms, so the
-# client gave up on calls the mock then completed and sent them again (the platform completing
-# more syncs than the run recorded, or a campaign failing in a one-attempt run); at load 10, with
-# five accounts in one process, the resends fed a storm of them and 429s (see timing.py). With
-# nothing hanging every timeout is such a false alarm; 10 s is beyond any scheduling delay and
-# still ends a real hang (a bug) within the test's time.
 PATIENT_TIMEOUTS: dict[str, float] = {
     "connect_timeout_s": 1000.0,
     "list_read_timeout_s": 1000.0,
@@ -54,8 +43,16 @@ PATIENT_TIMEOUTS: dict[str, float] = {
 
 
 def client_settings_env(settings: Mapping[str, float]) -> dict[str, str]:
-    """``settings`` (fields of ``ENV_SETTINGS``) as the code location's environment variables."""
-    return {setting_env(name): str(value) for name, value in settings.items()}
+    """Client ``settings`` as the code location's ``AD_PLATFORM_<FIELD>`` variables."""
+    return {variable_name(("client", name)): str(value) for name, value in settings.items()}
+
+
+def requested_partitions(request: dg.RunRequest, keys: Sequence[str]) -> list[str]:
+    """The partitions a run request of the schedule or the recovery sensor covers."""
+    if request.partition_key is not None:
+        return [request.partition_key]
+    start, end = keys.index(request.tags[RANGE_START_TAG]), keys.index(request.tags[RANGE_END_TAG])
+    return list(keys[start : end + 1])
 
 
 @pytest.fixture(scope="session")
@@ -106,21 +103,22 @@ class Pipeline:
 
     @property
     def job(self) -> dg.JobDefinition:
-        return self.defs.resolve_job_def(SYNC_JOB_NAME)
+        return self.defs.resolve_job_def(JOB_NAME)
 
     def run_config(self, **settings: Any) -> dict[str, Any]:
-        """Run config giving the ``ad_platform`` resource ``settings`` on top of its binding.
+        """Run config giving the ``ad_platform`` resource client ``settings`` over its binding.
 
         Run config replaces a resource's whole config, so every field the code location binds
         is restated as bound (environment variables as ``{"env": NAME}``, read at run time as
-        before: no secret enters the run config), then ``settings`` are added.
+        before: no secret enters the run config), then ``settings`` are added to its client's.
         """
         resource = self.defs.resources["ad_platform"]
         config: dict[str, Any] = {}
-        for name in resource.model_fields_set:
+        for name in resource.model_fields_set - {"client"}:
             value = getattr(resource, name)
             config[name] = {"env": value.env_var_name} if isinstance(value, dg.EnvVar) else value
-        return {"resources": {"ad_platform": {"config": {**config, **settings}}}}
+        config["client"] = {**resource.client.model_dump(), **settings}
+        return {"resources": {"ad_platform": {"config": config}}}
 
     def run(
         self, instance: dg.DagsterInstance, run_request: dg.RunRequest
@@ -141,9 +139,8 @@ def pipeline(
     """Start a mock with ``accounts`` generated accounts and load the code location against it.
 
     ``wrong_password`` names accounts whose password variable holds a wrong value; ``client``
-    sets client settings of ``ENV_SETTINGS`` for every run, on top of :data:`PATIENT_TIMEOUTS`
-    when the mock never hangs (a test that starts a hang outage and syncs through it should set
-    short timeouts here).
+    sets client settings for every run, on top of :data:`PATIENT_TIMEOUTS` when the mock never
+    hangs.
     """
     servers: list[MockServer] = []
 
@@ -162,7 +159,7 @@ def pipeline(
         client_ids = [f"client_{n}" for n in range(1, accounts + 1)]
         accounts_file = write_accounts_file(tmp_path / "accounts.json", server.url, client_ids)
         env = {
-            ACCOUNTS_FILE_ENV: str(accounts_file),
+            FILE_VARIABLE: str(accounts_file),
             "AD_PLATFORM_API_URL": server.url,
             "AD_PLATFORM_EMAIL": DEFAULT_EMAIL,
             "AD_PLATFORM_PASSWORD": DEFAULT_PASSWORD,
@@ -202,7 +199,7 @@ def stored_campaigns(engine: sa.Engine) -> tuple[dict[str, int], int]:
 
 
 def add_partitions(instance: dg.DagsterInstance, keys: Sequence[str]) -> None:
-    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, list(keys))
+    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS.name, list(keys))
 
 
 @dataclass

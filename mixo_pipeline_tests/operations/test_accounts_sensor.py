@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from mixo_pipeline.accounts import ACCOUNTS_FILE_ENV, AccountsConfigError
+from mixo_pipeline.accounts.file import FILE_VARIABLE, AccountsConfigError
 from mixo_pipeline.defs.operations.accounts_sensor import ad_accounts_sensor
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS_NAME
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS
 from mixo_pipeline.resources.ad_platform import AdPlatformResource
 from mixo_pipeline_tests.operations.conftest import write_accounts_file
 
@@ -16,11 +16,9 @@ RESOURCE = AdPlatformResource(
 )
 
 
-def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
+def _tick(instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
     """Evaluate once and apply the partition requests, as the sensor daemon does."""
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"ad_platform": RESOURCE}
-    )
+    context = dg.build_sensor_context(instance=instance, resources={"ad_platform": RESOURCE})
     result = ad_accounts_sensor(context)
     if isinstance(result, dg.SensorResult):
         for request in result.dynamic_partitions_requests or []:
@@ -33,53 +31,61 @@ def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult |
 
 
 def _partitions(instance: dg.DagsterInstance) -> list[str]:
-    return list(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
+    return list(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS.name))
 
 
 def test_without_accounts_file_ensures_the_single_default_partition(monkeypatch, instance):
-    monkeypatch.delenv(ACCOUNTS_FILE_ENV, raising=False)
-    first = _tick(instance, None)
+    monkeypatch.delenv(FILE_VARIABLE, raising=False)
+    first = _tick(instance)
     assert isinstance(first, dg.SensorResult)
     assert _partitions(instance) == ["default"]
-    again = _tick(instance, first.cursor)
+    again = _tick(instance)
     assert isinstance(again, dg.SkipReason)
     assert _partitions(instance) == ["default"]
 
 
 def test_adds_new_accounts_and_removes_retired_ones(monkeypatch, tmp_path, instance):
     path = write_accounts_file(tmp_path / "a.json", "http://h", ["client_1", "client_2"])
-    monkeypatch.setenv(ACCOUNTS_FILE_ENV, str(path))
-    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, ["default"])
+    monkeypatch.setenv(FILE_VARIABLE, str(path))
+    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS.name, ["default"])
 
-    result = _tick(instance, None)
+    result = _tick(instance)
     assert isinstance(result, dg.SensorResult)
     assert _partitions(instance) == ["client_1", "client_2"]
 
-    unchanged = _tick(instance, result.cursor)
+    unchanged = _tick(instance)
     assert isinstance(unchanged, dg.SkipReason)
 
     write_accounts_file(path, "http://h", ["client_2", "client_3", "client_4"])
-    changed = _tick(instance, result.cursor)
+    changed = _tick(instance)
     assert isinstance(changed, dg.SensorResult)
-    assert changed.cursor != result.cursor
     assert sorted(_partitions(instance)) == ["client_2", "client_3", "client_4"]
 
 
 def test_repairs_partitions_changed_behind_its_back(monkeypatch, tmp_path, instance):
     path = write_accounts_file(tmp_path / "a.json", "http://h", ["client_1", "client_2"])
-    monkeypatch.setenv(ACCOUNTS_FILE_ENV, str(path))
-    result = _tick(instance, None)
-    instance.delete_dynamic_partition(ACCOUNTS_PARTITIONS_NAME, "client_1")
-    repaired = _tick(instance, result.cursor)
+    monkeypatch.setenv(FILE_VARIABLE, str(path))
+    _tick(instance)
+    instance.delete_dynamic_partition(ACCOUNTS_PARTITIONS.name, "client_1")
+    repaired = _tick(instance)
     assert isinstance(repaired, dg.SensorResult)
     assert sorted(_partitions(instance)) == ["client_1", "client_2"]
 
 
 def test_invalid_file_fails_the_tick_and_changes_nothing(monkeypatch, tmp_path, instance):
     path = write_accounts_file(tmp_path / "a.json", "http://h", ["client_1"])
-    monkeypatch.setenv(ACCOUNTS_FILE_ENV, str(path))
-    cursor = _tick(instance, None).cursor
-    path.write_text("accounts:\n  - client_id: client_1\n    password: oops\n")
-    with pytest.raises(AccountsConfigError, match="entry 1 \\(client_1\\): field 'password'"):
-        _tick(instance, cursor)
+    monkeypatch.setenv(FILE_VARIABLE, str(path))
+    assert isinstance(_tick(instance), dg.SensorResult)
+    for broken in (
+        "accounts:\n  - client_id: client_1\n    password: oops\n",
+        "accounts: []\nacounts: []\n",
+        "accounts: [",
+    ):
+        path.write_text(broken)
+        with pytest.raises(AccountsConfigError, match=str(path)):
+            _tick(instance)
+        assert _partitions(instance) == ["client_1"], "an invalid file retires nothing"
+    path.unlink()
+    with pytest.raises(AccountsConfigError, match="does not exist"):
+        _tick(instance)
     assert _partitions(instance) == ["client_1"]

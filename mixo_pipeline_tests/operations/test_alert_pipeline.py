@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from mixo_pipeline.alerting.webhook import AlertWebhookResource
 from mixo_pipeline.defs.operations.alert_sensor import data_quality_alert_sensor
-from mixo_pipeline.defs.operations.resources import AlertWebhookResource
-from mixo_pipeline.defs.operations.sync_targets import RANGE_END_TAG, RANGE_START_TAG
+from mixo_pipeline.names import RANGE_END_TAG, RANGE_START_TAG
 from mixo_pipeline_tests.assets.conftest import raw_campaign
 from mixo_pipeline_tests.operations.conftest import add_partitions
 

@@ -2,14 +2,19 @@
 surviving a failing webhook; freshness failures alerted the same way."""
 
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import dagster as dg
 import pytest
-from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+from dagster._core.definitions.freshness import (  # reason: no public way to report one
+    FreshnessState,
+    FreshnessStateChange,
+)
 
+from mixo_pipeline.alerting.webhook import AlertWebhookResource
 from mixo_pipeline.defs.operations.alert_sensor import data_quality_alert_sensor
-from mixo_pipeline.defs.operations.resources import AlertWebhookResource
+from mixo_pipeline.names import RANGE_END_TAG, RANGE_START_TAG
 
 PARTS = dg.StaticPartitionsDefinition(["acme", "globex"])
 
@@ -39,6 +44,39 @@ def ledger_tidy(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     )
 
 
+DURING_AUDIT: list[Callable[[], None]] = []
+
+
+@dg.asset_check(asset=ledger, partitions_def=PARTS)
+def ledger_audited(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """A slow check: what a test puts in ``DURING_AUDIT`` happens while it runs."""
+    for step in DURING_AUDIT:
+        step()
+    return dg.AssetCheckResult(passed=False, description="the audit found a gap")
+
+
+BATCH_CHECK = dg.AssetCheckSpec("batch_balanced", asset="batched", partitions_def=PARTS)
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec("batched", partitions_def=PARTS, skippable=True)],
+    check_specs=[BATCH_CHECK],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def batched(context: dg.AssetExecutionContext) -> Iterator[dg.AssetCheckEvaluation]:
+    """Like the sync step over a batch: one evaluation per account, then the batch's summary."""
+    for key in context.partition_keys:
+        yield dg.AssetMaterialization(BATCH_CHECK.asset_key, partition=key)
+        yield dg.AssetCheckEvaluation(
+            asset_key=BATCH_CHECK.asset_key,
+            check_name=BATCH_CHECK.name,
+            passed=False,
+            partition=key,
+            description=f"{key} is off",
+        )
+    yield dg.AssetCheckResult(check_name=BATCH_CHECK.name, passed=False, description="0/2 passed")
+
+
 @dg.asset(freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=2)))
 def report() -> dg.MaterializeResult:
     return dg.MaterializeResult()
@@ -46,8 +84,8 @@ def report() -> dg.MaterializeResult:
 
 def _defs(webhook_url: str | None) -> dg.Definitions:
     return dg.Definitions(
-        assets=[ledger, report],
-        asset_checks=[ledger_balanced, ledger_tidy],
+        assets=[ledger, report, batched],
+        asset_checks=[ledger_balanced, ledger_tidy, ledger_audited],
         sensors=[data_quality_alert_sensor],
         resources={
             "alert_webhook": AlertWebhookResource(url=webhook_url, ui_base_url="http://ui.test/")
@@ -118,6 +156,28 @@ def test_one_alert_per_failed_evaluation_and_never_twice(instance, webhook) -> N
     assert _field(webhook.received[-1], "Partition") == "acme"
 
 
+def test_an_evaluation_still_running_is_alerted_once_it_fails(
+    instance, webhook, monkeypatch
+) -> None:
+    """Records are numbered when planned: a failure recorded later under a lower number than
+    what was already alerted must still be alerted, once."""
+    defs = _defs(webhook.url)
+    cursors: list[str | None] = []
+
+    def while_the_audit_runs() -> None:
+        _materialize(instance, "globex")  # recorded after the audit was planned
+        cursors.append(_tick(instance, defs, None).cursor)
+        alerted = sorted(_field(p, "Check") for p in webhook.received)
+        assert alerted == ["ledger_balanced", "ledger_tidy"]
+
+    monkeypatch.setattr(f"{__name__}.DURING_AUDIT", [while_the_audit_runs])
+    dg.materialize([ledger, ledger_audited], partition_key="acme", instance=instance)
+    second = _tick(instance, defs, cursors[0])
+    assert [_field(p, "Check") for p in webhook.received[2:]] == ["ledger_audited"]
+    _tick(instance, defs, second.cursor)
+    assert len(webhook.received) == 3
+
+
 def test_failing_webhook_is_retried_on_later_ticks(instance, webhook, capfd) -> None:
     defs = _defs(webhook.url)
     _materialize(instance, "globex")
@@ -145,11 +205,25 @@ def test_failing_webhook_is_retried_on_later_ticks(instance, webhook, capfd) -> 
     assert "secret-token" not in (down.skip_reason.skip_message or "")
 
 
-def test_unreachable_webhook_is_also_survived(instance) -> None:
+def test_unreachable_webhook_is_also_survived(instance, capfd) -> None:
     defs = _defs("http://127.0.0.1:9/hooks/secret-token")
     _materialize(instance, "globex")
     result = _tick(instance, defs, None)
     assert "2 waiting" in (result.skip_reason.skip_message or "")
+    logs = capfd.readouterr().err
+    assert "will retry next tick: webhook unreachable (ConnectionError)" in logs
+    assert "secret-token" not in logs, "the connection error names the URL: it is not logged"
+
+
+def test_a_batch_summary_is_not_alerted_on_top_of_its_accounts(instance, webhook) -> None:
+    defs = _defs(webhook.url)
+    range_tags = {RANGE_START_TAG: "acme", RANGE_END_TAG: "globex"}
+    assert dg.materialize([batched], instance=instance, tags=range_tags).success
+    first = _tick(instance, defs, None)
+    assert sorted(_field(p, "Partition") for p in webhook.received) == ["acme", "globex"]
+    assert "0/2 passed" not in str(webhook.received)
+    _tick(instance, defs, first.cursor)
+    assert len(webhook.received) == 2
 
 
 def test_without_webhook_alerts_are_logged_and_settled(instance, capfd) -> None:
@@ -162,7 +236,9 @@ def test_without_webhook_alerts_are_logged_and_settled(instance, capfd) -> None:
     assert "2 alert(s) sent, 0 waiting" in (result.skip_reason.skip_message or "")
 
 
-@pytest.mark.parametrize(("state", "severity"), [(FreshnessState.FAIL, "FAIL")])
+@pytest.mark.parametrize(
+    ("state", "severity"), [(FreshnessState.FAIL, "FAIL"), (FreshnessState.WARN, "WARN")]
+)
 def test_freshness_failure_is_alerted_once(instance, webhook, state, severity) -> None:
     defs = _defs(webhook.url)
     instance.report_runless_asset_event(

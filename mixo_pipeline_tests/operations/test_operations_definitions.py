@@ -1,4 +1,5 @@
-"""The operations definitions are wired into the code location, and their knobs validate."""
+"""The operations definitions are wired into the code location, and their cadence follows the
+settings."""
 
 from __future__ import annotations
 
@@ -8,24 +9,17 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 
-from mixo_pipeline.defs.operations.policies import (
-    ACCOUNTS_PARTITIONS_NAME,
-    ACCOUNTS_PER_RUN_ENV,
-    API_POOL,
-    DEFAULT_ACCOUNTS_PER_RUN,
-    DEFAULT_SYNC_CRON,
-    FRESHNESS_INTERVALS_ENV,
-    SYNC_CRON_ENV,
-    accounts_per_run,
+from mixo_pipeline.defs.operations.cadence import (
+    accounts_backfill_policy,
     campaigns_freshness_policy,
-    sync_cron,
+    cycle_resume_max_age,
+    sync_interval,
 )
-from mixo_pipeline.defs.operations.sync_targets import (
-    CAMPAIGNS_KEY,
-    SYNC_ASSET_KEYS,
-    SYNC_JOB_NAME,
-    batch_partitions,
-)
+from mixo_pipeline.defs.operations.sync_targets import batch_partitions
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS, API_POOL, CAMPAIGNS, JOB_NAME, STAGES
+
+CRON, INTERVALS, PER_RUN = "MIXO_SYNC_CRON", "MIXO_FRESHNESS_INTERVALS", "MIXO_ACCOUNTS_PER_RUN"
+RESUME_AGE = "MIXO_CYCLE_RESUME_MAX_AGE_S"
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +42,12 @@ def test_schedule_sensors_and_resources_are_in_the_code_location(defs) -> None:
 
 
 def test_the_keys_and_job_the_operations_target_exist_as_expected(defs) -> None:
-    job = defs.resolve_job_def(SYNC_JOB_NAME)
+    job = defs.resolve_job_def(JOB_NAME)
     graph = defs.resolve_asset_graph()
-    for key in SYNC_ASSET_KEYS:
+    for key in STAGES:
         node = graph.get(key)
         assert isinstance(node.partitions_def, dg.DynamicPartitionsDefinition)
-        assert node.partitions_def.name == ACCOUNTS_PARTITIONS_NAME
+        assert node.partitions_def.name == ACCOUNTS_PARTITIONS.name
         assert key in job.asset_layer.executable_asset_keys
     pools = {pool for node in job.graph.node_defs for pool in [node.pool] if pool}
     assert API_POOL in pools
@@ -61,14 +55,8 @@ def test_the_keys_and_job_the_operations_target_exist_as_expected(defs) -> None:
 
 def _load_fresh(monkeypatch: pytest.MonkeyPatch, env: dict[str, str | None]) -> dg.Definitions:
     """The code location as a code server loads it: its modules imported anew, under ``env``
-    (``None`` unsets a variable).
-
-    The knobs in ``policies`` are read when the definition modules are imported, and a test
-    process imports them once, under whatever environment the first test to load them had: a
-    test that set ``MIXO_ACCOUNTS_PER_RUN=2`` for its sensor baked a batch of 2 into the asset for
-    every later test. Dropping those modules from ``sys.modules`` for this test only (monkeypatch
-    puts them and the packages' attributes back afterwards) makes this load this test's own.
-    """
+    (``None`` unsets a variable). The cadence is read when the definition modules are imported,
+    which a test process does once; monkeypatch puts the dropped modules back afterwards."""
     for name, value in env.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)
@@ -89,53 +77,52 @@ def _load_fresh(monkeypatch: pytest.MonkeyPatch, env: dict[str, str | None]) -> 
 @pytest.mark.parametrize(
     ("env", "batch", "cron", "fail_window"),
     [
+        ({PER_RUN: None, CRON: None, INTERVALS: None}, 50, "0 * * * *", timedelta(hours=2)),
         (
-            {ACCOUNTS_PER_RUN_ENV: None, SYNC_CRON_ENV: None, FRESHNESS_INTERVALS_ENV: None},
-            DEFAULT_ACCOUNTS_PER_RUN,
-            DEFAULT_SYNC_CRON,
-            timedelta(hours=2),
-        ),
-        (
-            {
-                ACCOUNTS_PER_RUN_ENV: "7",
-                SYNC_CRON_ENV: "*/10 * * * *",
-                FRESHNESS_INTERVALS_ENV: "3",
-            },
+            {PER_RUN: "7", CRON: "*/10 * * * *", INTERVALS: "3"},
             7,
             "*/10 * * * *",
             timedelta(minutes=30),
         ),
     ],
 )
-def test_load_time_knobs_reach_the_definitions(monkeypatch, env, batch, cron, fail_window) -> None:
+def test_load_time_settings_reach_the_definitions(
+    monkeypatch, env, batch, cron, fail_window
+) -> None:
     defs = _load_fresh(monkeypatch, env)
-    campaigns_node = defs.resolve_asset_graph().get(CAMPAIGNS_KEY)
+    campaigns_node = defs.resolve_asset_graph().get(CAMPAIGNS)
     assert campaigns_node.backfill_policy == dg.BackfillPolicy.multi_run(batch)
     assert campaigns_node.freshness_policy.fail_window.to_timedelta() == fail_window
     assert defs.resolve_schedule_def("campaign_sync_schedule").cron_schedule == cron
 
 
-def test_freshness_window_is_a_multiple_of_the_schedule_interval() -> None:
-    policy = campaigns_freshness_policy({"MIXO_SYNC_CRON": "*/10 * * * *"})
+def test_freshness_warns_halfway_between_one_interval_and_the_failure(monkeypatch) -> None:
+    monkeypatch.setenv(CRON, "*/10 * * * *")
+    monkeypatch.delenv(INTERVALS, raising=False)
+    policy = campaigns_freshness_policy()
     assert policy.fail_window.to_timedelta() == timedelta(minutes=20)
     assert policy.warn_window.to_timedelta() == timedelta(minutes=15)
-    hourly = campaigns_freshness_policy({"MIXO_FRESHNESS_INTERVALS": "3"})
-    assert hourly.fail_window.to_timedelta() == timedelta(hours=3)
+    monkeypatch.setenv(CRON, "* * * * *")  # the shortest cron: both windows still >= 1 minute
+    monkeypatch.setenv(INTERVALS, "1.5")
+    policy = campaigns_freshness_policy()
+    assert policy.fail_window.to_timedelta() == timedelta(seconds=90)
+    assert policy.warn_window.to_timedelta() == timedelta(seconds=75)
 
 
-@pytest.mark.parametrize(
-    ("call", "env", "message"),
-    [
-        (sync_cron, {"MIXO_SYNC_CRON": "every hour"}, "not a valid cron string"),
-        (accounts_per_run, {"MIXO_ACCOUNTS_PER_RUN": "0"}, "must be at least 1"),
-        (accounts_per_run, {"MIXO_ACCOUNTS_PER_RUN": "many"}, "must be a whole number"),
-        (campaigns_freshness_policy, {"MIXO_FRESHNESS_INTERVALS": "1"}, "greater than 1"),
-    ],
-)
-def test_bad_settings_fail_loudly_naming_the_variable(call, env, message) -> None:
-    name = next(iter(env))
-    with pytest.raises(ValueError, match=f"{name}.*{message}"):
-        call(env)
+def test_cycles_resume_for_one_interval_unless_set(monkeypatch) -> None:
+    monkeypatch.setenv(CRON, "*/10 * * * *")
+    monkeypatch.delenv(RESUME_AGE, raising=False)
+    assert sync_interval() == cycle_resume_max_age() == timedelta(minutes=10)
+    monkeypatch.setenv(RESUME_AGE, "0")
+    assert cycle_resume_max_age() == timedelta(0)
+    monkeypatch.setenv(PER_RUN, "3")
+    assert accounts_backfill_policy() == dg.BackfillPolicy.multi_run(3)
+
+
+def test_an_invalid_cron_fails_naming_its_variable(monkeypatch) -> None:
+    monkeypatch.setenv(CRON, "every hour")
+    with pytest.raises(ValueError, match=f"{CRON}='every hour' is not a valid cron"):
+        sync_interval()
 
 
 def test_batches_never_span_an_unwanted_account() -> None:

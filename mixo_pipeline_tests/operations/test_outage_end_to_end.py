@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PER_RUN_ENV
 from mixo_pipeline.defs.operations.recovery_sensor import outage_recovery_sensor
-from mixo_pipeline.defs.operations.sync_targets import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    AccountHealth,
-    account_health,
-    run_request_partitions,
+from mixo_pipeline.defs.operations.sync_targets import AccountHealth, account_health
+from mixo_pipeline.names import RANGE_END_TAG, RANGE_START_TAG
+from mixo_pipeline_tests.operations.conftest import (
+    add_partitions,
+    requested_partitions,
+    stored_campaigns,
 )
-from mixo_pipeline_tests.operations.conftest import add_partitions, stored_campaigns
 from mixo_pipeline_tests.timing import LOADED_MARGIN_S
 
 FIRST = ["client_1", "client_2"]
@@ -41,7 +39,7 @@ def _recovery_tick(p, instance, cursor):
 def test_outage_then_recovery_to_100_of_100_without_duplicates(
     pipeline, instance, monkeypatch, ops_db
 ):
-    monkeypatch.setenv(ACCOUNTS_PER_RUN_ENV, "5")
+    monkeypatch.setenv("MIXO_ACCOUNTS_PER_RUN", "5")
     # Never a 429 is the claim: the margin is sized for a loaded CI machine (LOADED_MARGIN_S).
     p = pipeline(5, campaigns=100, client={"rate_limit_margin_s": LOADED_MARGIN_S})
     keys = p.client_ids
@@ -62,7 +60,7 @@ def test_outage_then_recovery_to_100_of_100_without_duplicates(
 
     p.mock.stop_outage()
     up = _recovery_tick(p, instance, down.cursor)
-    assert [run_request_partitions(r, keys) for r in up.run_requests] == [HIT]
+    assert [requested_partitions(r, keys) for r in up.run_requests] == [HIT]
     for request in up.run_requests:
         assert p.run(instance, request).success
 

@@ -17,16 +17,15 @@ from __future__ import annotations
 import dagster as dg
 import sqlalchemy as sa
 
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PER_RUN_ENV
 from mixo_pipeline.defs.operations.recovery_sensor import outage_recovery_sensor
-from mixo_pipeline.defs.operations.sync_targets import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    run_request_partitions,
-)
+from mixo_pipeline.names import RANGE_END_TAG, RANGE_START_TAG
 from mixo_pipeline.storage.schema import campaign_sync_records
 from mixo_pipeline.storage.sync_records import succeeded_ids
-from mixo_pipeline_tests.operations.conftest import add_partitions, stored_campaigns
+from mixo_pipeline_tests.operations.conftest import (
+    add_partitions,
+    requested_partitions,
+    stored_campaigns,
+)
 
 CAMPAIGNS = 100
 
@@ -51,7 +50,7 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict]:
 def test_a_new_run_after_a_partial_failure_syncs_only_the_rest(
     pipeline, instance, monkeypatch, ops_db
 ):
-    monkeypatch.setenv(ACCOUNTS_PER_RUN_ENV, "2")
+    monkeypatch.setenv("MIXO_ACCOUNTS_PER_RUN", "2")
     p = pipeline(2, campaigns=CAMPAIGNS, error_rate=0.3, hang_rate=0.0, seed=5)
     keys = p.client_ids
     add_partitions(instance, keys)
@@ -72,7 +71,7 @@ def test_a_new_run_after_a_partial_failure_syncs_only_the_rest(
         dg.build_sensor_context(instance=instance, resources=p.defs.resources)
     )
     assert isinstance(tick, dg.SensorResult)
-    assert [run_request_partitions(r, keys) for r in tick.run_requests] == [keys]
+    assert [requested_partitions(r, keys) for r in tick.run_requests] == [keys]
     second = p.job.execute_in_process(
         instance=instance,
         tags=dict(tick.run_requests[0].tags),

@@ -8,19 +8,13 @@ import json
 import dagster as dg
 
 from mixo_pipeline.defs.operations import recovery_sensor
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PER_RUN_ENV, TRIGGER_TAG
-from mixo_pipeline.defs.operations.recovery_sensor import (
-    BACKOFF_ENV,
-    MAX_PARTITIONS_ENV,
-    PROBE_TIMEOUT_ENV,
-    outage_recovery_sensor,
-)
-from mixo_pipeline.defs.operations.sync_targets import (
-    AccountHealth,
-    account_health,
-    run_request_partitions,
-)
-from mixo_pipeline_tests.operations.conftest import Pipeline, add_partitions
+from mixo_pipeline.defs.operations.recovery_sensor import outage_recovery_sensor
+from mixo_pipeline.defs.operations.sync_targets import AccountHealth, account_health
+from mixo_pipeline.names import TRIGGER_TAG
+from mixo_pipeline_tests.operations.conftest import Pipeline, add_partitions, requested_partitions
+
+PER_RUN, MAX_PARTITIONS = "MIXO_ACCOUNTS_PER_RUN", "MIXO_RECOVERY_MAX_PARTITIONS"
+BACKOFF, PROBE_TIMEOUT = "MIXO_RECOVERY_BACKOFF_S", "MIXO_HEALTH_TIMEOUT_S"
 
 
 def _tick(pipeline: Pipeline, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
@@ -33,13 +27,13 @@ def _tick(pipeline: Pipeline, instance: dg.DagsterInstance, cursor: str | None) 
 
 
 def _requested(result: dg.SensorResult, keys: list[str]) -> list[list[str]]:
-    return [run_request_partitions(r, keys) for r in result.run_requests or []]
+    return [requested_partitions(r, keys) for r in result.run_requests or []]
 
 
 def test_requests_exactly_failed_and_missing_accounts_once_the_platform_answers(
     pipeline, instance, monkeypatch
 ) -> None:
-    monkeypatch.setenv(ACCOUNTS_PER_RUN_ENV, "2")
+    monkeypatch.setenv(PER_RUN, "2")
     p = pipeline(6, wrong_password=["client_2"])
     keys = p.client_ids
     add_partitions(instance, keys)
@@ -79,7 +73,7 @@ def test_requests_exactly_failed_and_missing_accounts_once_the_platform_answers(
 
 
 def test_hanging_platform_counts_as_down(pipeline, instance, monkeypatch) -> None:
-    monkeypatch.setenv(PROBE_TIMEOUT_ENV, "0.5")
+    monkeypatch.setenv(PROBE_TIMEOUT, "0.5")
     p = pipeline(1)
     add_partitions(instance, p.client_ids)
     p.mock.start_outage("hang")
@@ -89,8 +83,8 @@ def test_hanging_platform_counts_as_down(pipeline, instance, monkeypatch) -> Non
 
 
 def test_cap_counts_accounts_already_in_progress(pipeline, instance, monkeypatch) -> None:
-    monkeypatch.setenv(MAX_PARTITIONS_ENV, "3")
-    monkeypatch.setenv(BACKOFF_ENV, "300")
+    monkeypatch.setenv(MAX_PARTITIONS, "3")
+    monkeypatch.setenv(BACKOFF, "300")
     p = pipeline(5)
     add_partitions(instance, p.client_ids)
     first = _tick(p, instance, None)

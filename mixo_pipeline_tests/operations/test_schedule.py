@@ -6,15 +6,17 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PER_RUN_ENV, TRIGGER_TAG
-from mixo_pipeline.defs.operations.schedule import SCHEDULED_FOR_TAG, campaign_sync_schedule
-from mixo_pipeline.defs.operations.sync_targets import (
+from mixo_pipeline.defs.operations.schedule import campaign_sync_schedule
+from mixo_pipeline.names import (
+    JOB_NAME,
     RANGE_END_TAG,
     RANGE_START_TAG,
-    SYNC_JOB_NAME,
-    run_request_partitions,
+    SCHEDULED_FOR_TAG,
+    TRIGGER_TAG,
 )
-from mixo_pipeline_tests.operations.conftest import add_partitions
+from mixo_pipeline_tests.operations.conftest import add_partitions, requested_partitions
+
+PER_RUN = "MIXO_ACCOUNTS_PER_RUN"
 
 KEYS = [f"client_{n}" for n in range(1, 6)]
 TICK = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
@@ -27,16 +29,16 @@ def _evaluate(instance: dg.DagsterInstance) -> list[dg.RunRequest] | dg.SkipReas
 
 def test_schedule_defaults_to_hourly_and_targets_the_sync_job() -> None:
     assert campaign_sync_schedule.cron_schedule == "0 * * * *"
-    assert campaign_sync_schedule.job_name == SYNC_JOB_NAME
+    assert campaign_sync_schedule.job_name == JOB_NAME
     assert campaign_sync_schedule.execution_timezone == "UTC"
 
 
 def test_every_account_in_batches_of_consecutive_ranges(monkeypatch, instance) -> None:
-    monkeypatch.setenv(ACCOUNTS_PER_RUN_ENV, "2")
+    monkeypatch.setenv(PER_RUN, "2")
     add_partitions(instance, KEYS)
     requests = _evaluate(instance)
     assert isinstance(requests, list)
-    assert [run_request_partitions(r, KEYS) for r in requests] == [
+    assert [requested_partitions(r, KEYS) for r in requests] == [
         ["client_1", "client_2"],
         ["client_3", "client_4"],
         ["client_5"],
@@ -50,28 +52,28 @@ def test_every_account_in_batches_of_consecutive_ranges(monkeypatch, instance) -
 
 
 def test_default_batch_covers_all_accounts_in_one_run(monkeypatch, instance) -> None:
-    monkeypatch.delenv(ACCOUNTS_PER_RUN_ENV, raising=False)
+    monkeypatch.delenv(PER_RUN, raising=False)
     add_partitions(instance, KEYS)
     (request,) = _evaluate(instance)
-    assert run_request_partitions(request, KEYS) == KEYS
+    assert requested_partitions(request, KEYS) == KEYS
 
 
 def test_accounts_still_syncing_are_left_out(monkeypatch, instance) -> None:
     """A created, unfinished run for client_2..client_3 makes them IN_PROGRESS: left out."""
-    monkeypatch.setenv(ACCOUNTS_PER_RUN_ENV, "10")
+    monkeypatch.setenv(PER_RUN, "10")
     for name in ("AD_PLATFORM_API_URL", "AD_PLATFORM_EMAIL", "AD_PLATFORM_PASSWORD"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")  # planning a run resolves its config
     monkeypatch.setenv("DATABASE_URL", "postgresql://unused@127.0.0.1:9/unused")
     add_partitions(instance, KEYS)
     from mixo_pipeline.definitions import defs
 
-    job = defs().resolve_job_def(SYNC_JOB_NAME)
+    job = defs().resolve_job_def(JOB_NAME)
     instance.create_run_for_job(
         job_def=job,
         tags={RANGE_START_TAG: "client_2", RANGE_END_TAG: "client_3"},
     )
     requests = _evaluate(instance)
-    assert [run_request_partitions(r, KEYS) for r in requests] == [
+    assert [requested_partitions(r, KEYS) for r in requests] == [
         ["client_1"],
         ["client_4", "client_5"],
     ]

@@ -12,14 +12,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-from dagster._scheduler.scheduler import launch_scheduled_runs
+from dagster._core.remote_origin import (  # reason: no public API runs the scheduler
+    InProcessCodeLocationOrigin,
+)
+from dagster._core.test_utils import (  # reason: no public API runs the scheduler
+    create_test_daemon_workspace_context,
+    freeze_time,
+)
+from dagster._core.types.loadable_target_origin import (  # reason: no public API runs the scheduler
+    LoadableTargetOrigin,
+)
+from dagster._core.workspace.load_target import (  # reason: no public API runs the scheduler
+    InProcessWorkspaceLoadTarget,
+)
+from dagster._scheduler.scheduler import (  # reason: no public API runs the scheduler
+    launch_scheduled_runs,
+)
 
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PER_RUN_ENV
-from mixo_pipeline.defs.operations.schedule import SCHEDULED_FOR_TAG
+from mixo_pipeline.names import SCHEDULED_FOR_TAG
 from mixo_pipeline_tests.operations.conftest import add_partitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +58,7 @@ def _tick(context, now: datetime) -> None:
 
 
 def test_downtime_of_ten_ticks_launches_one_catch_up(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv(ACCOUNTS_PER_RUN_ENV, "2")
+    monkeypatch.setenv("MIXO_ACCOUNTS_PER_RUN", "2")
     for name in ("AD_PLATFORM_API_URL", "AD_PLATFORM_EMAIL", "AD_PLATFORM_PASSWORD"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")  # queued, never executed
     monkeypatch.setenv("DATABASE_URL", "postgresql://unused@127.0.0.1:9/unused")

@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS
-from mixo_pipeline.defs.operations.sync_targets import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    SYNC_ASSET_KEYS,
-)
-from mixo_pipeline_tests.operations.conftest import add_partitions
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS, RANGE_END_TAG, RANGE_START_TAG, STAGES
 
 
 def test_multi_account_run_status_is_per_account(pipeline, instance) -> None:
     p = pipeline(3, wrong_password=["client_2"])
-    add_partitions(instance, p.client_ids)
+    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS.name, p.client_ids)
     result = p.run(
         instance, dg.RunRequest(tags={RANGE_START_TAG: "client_1", RANGE_END_TAG: "client_3"})
     )
@@ -30,7 +24,7 @@ def test_multi_account_run_status_is_per_account(pipeline, instance) -> None:
         key.to_user_string(): instance.get_status_by_partition(
             key, p.client_ids, ACCOUNTS_PARTITIONS
         )
-        for key in SYNC_ASSET_KEYS
+        for key in STAGES
     }
     materialized = dg.AssetPartitionStatus.MATERIALIZED
     for asset, by_partition in status.items():

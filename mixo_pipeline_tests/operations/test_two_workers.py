@@ -13,9 +13,9 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from mixo_pipeline.accounts import ACCOUNTS_FILE_ENV
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS_NAME
-from mixo_pipeline.local_postgres import EmbeddedPostgres, dagster_storage_url
+from mixo_pipeline.accounts.file import FILE_VARIABLE
+from mixo_pipeline.database import EmbeddedPostgres, dagster_storage_url
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS
 from mixo_pipeline.storage.schema import campaigns
 from mixo_pipeline_tests.operations.conftest import (
     FAST,
@@ -53,7 +53,7 @@ def test_two_workers_share_each_accounts_budget(
         env = {
             **os.environ,
             "DAGSTER_HOME": str(home),
-            ACCOUNTS_FILE_ENV: str(write_accounts_file(tmp_path / "a.json", mock.url, KEYS)),
+            FILE_VARIABLE: str(write_accounts_file(tmp_path / "a.json", mock.url, KEYS)),
             "AD_PLATFORM_API_URL": mock.url,
             "AD_PLATFORM_EMAIL": DEFAULT_EMAIL,
             "AD_PLATFORM_PASSWORD": DEFAULT_PASSWORD,
@@ -65,11 +65,11 @@ def test_two_workers_share_each_accounts_budget(
             **client_settings_env({**PATIENT_TIMEOUTS, "rate_limit_margin_s": LOADED_MARGIN_S}),
         }
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, KEYS)
+            instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS.name, KEYS)
 
         workers = [
             subprocess.Popen(
-                [sys.executable, "-m", "mixo_pipeline.accounts_worker", "--from", a, "--to", b],
+                [sys.executable, "-m", "mixo_pipeline.accounts.worker", "--from", a, "--to", b],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=subprocess.PIPE,

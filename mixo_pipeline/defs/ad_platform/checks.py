@@ -1,45 +1,54 @@
-"""The asset checks on ``campaigns``, per account, judged from what PostgreSQL actually holds.
+"""The checks on ``campaigns``, per account, judged from what PostgreSQL actually holds.
 
-``campaigns_complete`` and ``campaigns_unique`` are blocking ERROR checks: a run that lost or
-doubled a campaign fails, and anything downstream of ``campaigns`` does not run on bad data.
-``campaigns_valid`` is a WARN check: odd figures from the platform are reported, not hidden and
-not fatal.
-
-The checks are declared on the sync's multi-asset (:func:`campaign_checks`) rather than as
-separate ``@asset_check`` steps: each account's checks then run in that account's thread the
-moment its ``campaigns`` rows are merged, and their evaluations reach the UI while the other
-accounts of the run are still syncing. As separate steps they ran only after the slowest
-account, one account after the other, and added seconds of event writes to every batched run.
+Declared on the sync step rather than as check steps of their own, so each account is checked
+in its thread the moment its rows are merged. A check's description is its function's docstring.
 """
 
+from __future__ import annotations
+
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
 import sqlalchemy as sa
 
-from mixo_pipeline.defs.operations.policies import ACCOUNTS_PARTITIONS
+from mixo_pipeline import names
 from mixo_pipeline.storage import quality
 from mixo_pipeline.storage.raw_pages import Cycle
 
 SHOWN_IDS = 20
-
 Evaluate = Callable[[sa.Engine, str, Cycle | None], dg.AssetCheckResult]
-"""Evaluates one account: the engine, the client id and the listing the step merged (``None``
-when the step did not list: the account's stored listing)."""
+"""Evaluates one account: engine, client id, the listing the step merged (``None``: stored)."""
 
 
 @dataclass(frozen=True)
 class CampaignCheck:
-    """One check: its spec and how to evaluate it for one account (client id)."""
-
     spec: dg.AssetCheckSpec
     evaluate: Evaluate
 
 
-def _complete(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
+def _check(name: str, *, blocking: bool) -> Callable[[Evaluate], CampaignCheck]:
+    def declare(evaluate: Evaluate) -> CampaignCheck:
+        spec = dg.AssetCheckSpec(
+            name,
+            asset=names.CAMPAIGNS,
+            description=" ".join((evaluate.__doc__ or "").split()),
+            blocking=blocking,
+            partitions_def=names.ACCOUNTS_PARTITIONS,
+        )
+        return CampaignCheck(spec, evaluate)
+
+    return declare
+
+
+@_check(names.CHECK_COMPLETE, blocking=True)
+def complete(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
+    """Every campaign the API listed this cycle was synced and written (e.g. 100/100)."""
     result = quality.completeness(engine, client_id, cycle)
     return dg.AssetCheckResult(
+        asset_key=names.CAMPAIGNS,
+        check_name=names.CHECK_COMPLETE,
         passed=result.passed,
         description=f"{result.synced}/{result.total} campaigns synced in cycle {result.cycle_id}",
         metadata={
@@ -52,9 +61,14 @@ def _complete(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.Asse
     )
 
 
-def _unique(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
+@_check(names.CHECK_UNIQUE, blocking=True)
+def unique(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
+    """No duplicate (client_id, id) in the table, no id repeated across the cycle's pages."""
     result = quality.uniqueness(engine, client_id, cycle)
+    duplicates = sorted({*result.table_duplicates, *result.raw_duplicates}, key=quality.natural_key)
     return dg.AssetCheckResult(
+        asset_key=names.CAMPAIGNS,
+        check_name=names.CHECK_UNIQUE,
         passed=result.passed,
         description=(
             f"{len(result.table_duplicates)} duplicate (client_id, id) in the table, "
@@ -63,71 +77,32 @@ def _unique(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetC
         metadata={
             "table_duplicates": len(result.table_duplicates),
             "raw_page_duplicates": len(result.raw_duplicates),
-            "duplicate_ids": dg.MetadataValue.json(
-                sorted({*result.table_duplicates, *result.raw_duplicates}, key=quality.natural_key)[
-                    :SHOWN_IDS
-                ]
-            ),
+            "duplicate_ids": dg.MetadataValue.json(duplicates[:SHOWN_IDS]),
         },
     )
 
 
-def _valid(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
+@_check(names.CHECK_VALID, blocking=False)
+def valid(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
+    """Non-negative figures, clicks <= impressions, conversions <= clicks, known status,
+    positive budget (a warning: odd figures from the platform are reported, not fatal)."""
     problems = quality.invalid_rows(engine, client_id)
-    by_problem = problems.groupby("problem")["id"].count().to_dict() if len(problems) else {}
-    offending = sorted(set(problems["id"]), key=quality.natural_key)
+    offending = list(dict.fromkeys(campaign_id for campaign_id, _ in problems))
     return dg.AssetCheckResult(
-        passed=problems.empty,
+        asset_key=names.CAMPAIGNS,
+        check_name=names.CHECK_VALID,
+        passed=not problems,
         severity=dg.AssetCheckSeverity.WARN,
         description=f"{len(offending)} campaigns break a business rule",
         metadata={
             "offending_rows": len(offending),
             "offending_ids": dg.MetadataValue.json(offending[:SHOWN_IDS]),
             "problems": dg.MetadataValue.json(
-                problems.head(SHOWN_IDS).to_dict("records") if len(problems) else []
+                [{"id": i, "problem": p} for i, p in problems[:SHOWN_IDS]]
             ),
-            **{f"problem.{name}": int(count) for name, count in by_problem.items()},
+            **{f"problem.{p}": n for p, n in sorted(Counter(p for _, p in problems).items())},
         },
     )
 
 
-def campaign_checks(asset: dg.AssetKey) -> list[CampaignCheck]:
-    """The checks on ``asset`` (the ``campaigns`` table), partitioned by account like it."""
-
-    def spec(name: str, description: str, *, blocking: bool) -> dg.AssetCheckSpec:
-        return dg.AssetCheckSpec(
-            name,
-            asset=asset,
-            description=description,
-            blocking=blocking,
-            partitions_def=ACCOUNTS_PARTITIONS,
-        )
-
-    return [
-        CampaignCheck(
-            spec(
-                "campaigns_complete",
-                "Every campaign the API listed this cycle was synced and written (e.g. 100/100).",
-                blocking=True,
-            ),
-            _complete,
-        ),
-        CampaignCheck(
-            spec(
-                "campaigns_unique",
-                "No duplicate (client_id, id) in the table, no id repeated across the cycle's "
-                "pages.",
-                blocking=True,
-            ),
-            _unique,
-        ),
-        CampaignCheck(
-            spec(
-                "campaigns_valid",
-                "Non-negative figures, clicks <= impressions, conversions <= clicks, known "
-                "status, positive budget.",
-                blocking=False,
-            ),
-            _valid,
-        ),
-    ]
+CHECKS = (complete, unique, valid)

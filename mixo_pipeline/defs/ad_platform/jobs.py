@@ -1,12 +1,14 @@
-"""The job that syncs accounts: the three ``ad_platform`` assets and their checks."""
+"""The job that syncs accounts: the ``ad_platform`` assets and their checks."""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from mixo_pipeline import names
+
 campaign_sync_job = dg.define_asset_job(
-    name="campaign_sync_job",
-    selection=dg.AssetSelection.groups("ad_platform"),
+    name=names.JOB_NAME,
+    selection=dg.AssetSelection.groups(names.GROUP),
     description=(
         "List, sync and store the campaigns of the selected ad accounts (one partition per "
         "account), then run the campaigns checks."

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from mixo_pipeline import local_postgres
-from mixo_pipeline.local_postgres import EmbeddedPostgres
+from mixo_pipeline import database
+from mixo_pipeline.database import EmbeddedPostgres
 
 
 def test_embedded_server_is_a_real_postgres(engine: sa.Engine) -> None:
@@ -26,8 +26,8 @@ def test_database_url_overrides_embedded_server(
     def refuse_to_start(*args: object, **kwargs: object) -> None:
         raise AssertionError("the embedded server must not start when DATABASE_URL is set")
 
-    monkeypatch.setattr(local_postgres, "start_embedded_postgres", refuse_to_start)
-    url = local_postgres.ensure_database_url()
+    monkeypatch.setattr(database, "start_embedded_postgres", refuse_to_start)
+    url = database.ensure_database_url()
 
     assert url == other
     engine = sa.create_engine(url)
@@ -49,10 +49,10 @@ def test_database_url_overrides_embedded_server(
     ],
 )
 def test_urls_name_their_driver(url: str, driver_url: str) -> None:
-    assert local_postgres.sqlalchemy_url(url) == driver_url
-    assert local_postgres.dagster_storage_url(url).startswith("postgresql+psycopg2://")
+    assert database.sqlalchemy_url(url) == driver_url
+    assert database.dagster_storage_url(url).startswith("postgresql+psycopg2://")
 
 
 def test_non_postgres_url_is_refused_with_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"DATABASE_URL must be a PostgreSQL URL.*'sqlite'"):
-        local_postgres.sqlalchemy_url("sqlite:///x.db")
+        database.sqlalchemy_url("sqlite:///x.db")

@@ -1,38 +1,33 @@
 """The local stack behind ``make run`` and ``make ui``: database, Dagster instance, ad platform.
 
-Everything is configured through environment variables, exactly as a deployment would be, so
-the child processes (``dg dev``'s webserver, daemon and run workers) see the same stack:
+Everything is configured through environment variables, as a deployment would be, so the child
+processes (``dg dev``'s webserver, daemon and run workers) see the same stack:
 
 - ``DATABASE_URL``: the embedded PostgreSQL unless already set;
 - ``DAGSTER_HOME`` (the repository root, where ``dagster.yaml`` lives), ``DAGSTER_PG_URL``
-  (Dagster's storage, same database, psycopg2 driver), ``MIXO_DAGSTER_DIR`` and
-  ``MIXO_DAGSTER_LOGS_DIR`` (local artifacts under ``.mixo/``);
+  (Dagster's storage in the same database), ``MIXO_DAGSTER_DIR``, ``MIXO_DAGSTER_LOGS_DIR``;
 - ``AD_PLATFORM_*``: the mock API started here unless ``AD_PLATFORM_API_URL`` is set.
 """
-
-from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from mixo_pipeline.defs.resources import CLIENT_ID_ENV, TIME_SCALE_ENV
-from mixo_pipeline.local_postgres import (
+from mixo_pipeline.database import (
     DATABASE_URL_ENV,
     MIXO_HOME,
     REPO_ROOT,
     dagster_storage_url,
     ensure_database_url,
 )
+from mixo_pipeline.settings import CLIENT_PREFIX, Settings, load_settings
 
-API_URL_ENV = "AD_PLATFORM_API_URL"
-EMAIL_ENV = "AD_PLATFORM_EMAIL"
-PASSWORD_ENV = "AD_PLATFORM_PASSWORD"
+API_URL_ENV = f"{CLIENT_PREFIX}API_URL"
+CREDENTIAL_ENVS = (f"{CLIENT_PREFIX}EMAIL", f"{CLIENT_PREFIX}PASSWORD")
+TIME_SCALE_ENV = f"{CLIENT_PREFIX}TIME_SCALE"
 DEFAULT_TIME_SCALE = 0.06
-"""``make run``'s pace: the documented 10-per-60 s limit as 10 per 3.6 s. With the documented
-20% 503s and 10% hangs, syncing 100 campaigns takes about 160 admitted requests, so about a
-minute."""
+"""``make run``'s pace: the 60 s window becomes 3.6 s, so 100 campaigns sync in about a minute."""
 
 
 class StackError(RuntimeError):
@@ -41,44 +36,45 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Stack:
+    database_url: str
     database_external: bool
     api_url: str
     mock_started: bool
-    time_scale: float
-    client_id: str
+    settings: Settings
 
 
-def configure_dagster_home() -> None:
+def configure_dagster_home() -> str:
     """Point Dagster at the repository's ``dagster.yaml`` and the pipeline's database."""
     database_url = ensure_database_url()
     os.environ["DAGSTER_HOME"] = str(REPO_ROOT)
     os.environ.setdefault("DAGSTER_PG_URL", dagster_storage_url(database_url))
     os.environ.setdefault("MIXO_DAGSTER_DIR", str(MIXO_HOME / "dagster"))
     os.environ.setdefault("MIXO_DAGSTER_LOGS_DIR", str(MIXO_HOME / "dagster" / "logs"))
+    return database_url
+
+
+def _stack(database_url: str, external: bool, mock_started: bool) -> Stack:
+    try:
+        settings = load_settings()
+    except ValueError as error:
+        raise StackError(str(error)) from None
+    return Stack(database_url, external, os.environ[API_URL_ENV], mock_started, settings)
 
 
 @contextmanager
 def local_stack(time_scale: float) -> Iterator[Stack]:
     """Start what is missing (database, mock API), export the environment, stop it on exit.
 
-    The rate-limit budget is the code location's default, the PostgreSQL one, as in production:
-    ``make run`` exercises the same path as the runs the daemon launches.
+    The rate-limit budget is the code location's default (PostgreSQL), so ``make run`` takes
+    the same path as the runs the daemon launches.
     """
-    database_external = bool(os.environ.get(DATABASE_URL_ENV))
-    configure_dagster_home()
-    client_id = os.environ.get(CLIENT_ID_ENV) or "default"
+    external = bool(os.environ.get(DATABASE_URL_ENV))
+    database_url = configure_dagster_home()
     if os.environ.get(API_URL_ENV):
-        for name in (EMAIL_ENV, PASSWORD_ENV):
+        for name in CREDENTIAL_ENVS:
             if not os.environ.get(name):
                 raise StackError(f"{API_URL_ENV} is set, so {name} must be set as well")
-        os.environ.setdefault(TIME_SCALE_ENV, "1")
-        yield Stack(
-            database_external=database_external,
-            api_url=os.environ[API_URL_ENV],
-            mock_started=False,
-            time_scale=float(os.environ[TIME_SCALE_ENV]),
-            client_id=client_id,
-        )
+        yield _stack(database_url, external, mock_started=False)
         return
 
     # The mock's own documented test account: credentials live in mock_api, never in here.
@@ -87,16 +83,10 @@ def local_stack(time_scale: float) -> Iterator[Stack]:
 
     with MockProcess(["--time-scale", str(time_scale)]) as mock:
         os.environ[API_URL_ENV] = mock.url
-        os.environ.setdefault(EMAIL_ENV, DEFAULT_EMAIL)
-        os.environ.setdefault(PASSWORD_ENV, DEFAULT_PASSWORD)
+        for name, default in zip(CREDENTIAL_ENVS, (DEFAULT_EMAIL, DEFAULT_PASSWORD), strict=True):
+            os.environ.setdefault(name, default)
         os.environ[TIME_SCALE_ENV] = str(time_scale)
         try:
-            yield Stack(
-                database_external=database_external,
-                api_url=mock.url,
-                mock_started=True,
-                time_scale=time_scale,
-                client_id=client_id,
-            )
+            yield _stack(database_url, external, mock_started=True)
         finally:
             os.environ.pop(API_URL_ENV, None)

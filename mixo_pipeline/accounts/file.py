@@ -1,0 +1,187 @@
+"""The accounts file (``MIXO_ACCOUNTS_FILE``; ``accounts.example.yaml`` shows the format):
+which ad accounts the pipeline syncs, and how each one logs in.
+
+Passwords never sit in the file, only the name of the variable holding each one, so the file can
+be committed and shared between workers. Without a file the deployment has one account, the
+``ad_platform`` resource's. Every error names the file, the entry (position and client id) and
+the field, and never echoes a value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mixo_pipeline.ad_platform.models import Account
+from mixo_pipeline.settings import load_settings, variable_name
+
+FILE_VARIABLE = variable_name(("accounts_file",))
+# Refused with a pointer to password_env: they would put a secret in the file.
+SECRET_FIELDS = frozenset({"password", "secret", "token", "api_key"})
+
+
+class AccountsConfigError(ValueError):
+    """The accounts file is missing, unreadable or invalid; the message says where and what."""
+
+
+class UnknownAccountError(LookupError):
+    """A partition names an account that is not configured (retired, or a typo)."""
+
+
+class MissingSecretError(LookupError):
+    """An account's password variable is unset; names the variable, never a value."""
+
+
+def _http_url(value: str) -> str:
+    url = urlparse(value)
+    if url.username or url.password:
+        raise ValueError("must not carry credentials; use email/password_env")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError("must be an http(s) URL with a host")
+    return value.rstrip("/")
+
+
+BaseUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Defaults(_Strict):
+    base_url: BaseUrl | None = None
+
+
+class AccountConfig(_Strict):
+    """One configured account, without its secret: safe to log and compare."""
+
+    # Client ids are partition keys, X-Client-ID headers and row keys: an alphabet safe in all.
+    client_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    base_url: BaseUrl
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    password_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # a variable's name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (found := sorted(SECRET_FIELDS & data.keys())):
+            raise ValueError(
+                f"field {found[0]!r} would put a secret in the file; name the environment "
+                "variable holding it with 'password_env' instead"
+            )
+        return data
+
+    def resolve(self) -> Account:
+        """The :class:`Account`, its password read from the variable ``password_env``."""
+        password = os.environ.get(self.password_env, "")
+        if not password:
+            raise MissingSecretError(
+                f"account {self.client_id!r}: environment variable {self.password_env} "
+                "(its password) is not set"
+            )
+        return Account(self.client_id, self.base_url, self.email, password)
+
+
+class AccountsFile(_Strict):
+    defaults: Defaults = Defaults()
+    accounts: list[AccountConfig]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_defaults(cls, data: Any) -> Any:
+        defaults = data.get("defaults") if isinstance(data, dict) else None
+        entries = data.get("accounts") if isinstance(data, dict) else None
+        if not isinstance(defaults, dict) or not isinstance(entries, list):
+            return data
+        inherited = {k: v for k, v in defaults.items() if k in Defaults.model_fields}
+        accounts = [{**inherited, **e} if isinstance(e, dict) else e for e in entries]
+        return {**data, "accounts": accounts}
+
+
+def _where(location: tuple[int | str, ...], document: Any) -> str:
+    """``"entry 2 (acme): field 'email': "`` for an error's location in the document."""
+    where = ""
+    if location[0] == "accounts" and len(location) > 1:
+        entry = document["accounts"][location[1]]
+        client_id = entry.get("client_id") if isinstance(entry, dict) else None
+        label = f" ({client_id})" if isinstance(client_id, str) and client_id else ""
+        where, location = f"entry {int(location[1]) + 1}{label}: ", location[2:]
+    elif location[0] == "defaults" and len(location) > 1:
+        where, location = "defaults: ", location[1:]
+    return where + (f"field {location[0]!r}: " if location else "")
+
+
+def load_account_configs(path: Path | None = None) -> list[AccountConfig]:
+    """Every account of ``path`` (default ``MIXO_ACCOUNTS_FILE``) in file order; ``[]`` without.
+
+    A configured file that is missing or invalid is an error, never an empty list: syncing
+    nothing, or retiring every partition, because of a typo would be worse than failing loudly.
+    """
+    path = path or load_settings().accounts_file
+    if path is None:
+        return []
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AccountsConfigError(f"{path} (from {FILE_VARIABLE}) does not exist") from None
+    except OSError as error:
+        raise AccountsConfigError(f"{path} cannot be read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise AccountsConfigError(f"{path} is not valid YAML{at}") from None
+    try:
+        configs = AccountsFile.model_validate(document).accounts
+    except ValidationError as error:
+        first = error.errors(include_input=False, include_url=False)[0]
+        # pydantic's message, without its prefix for our checks or our class names
+        message = first["msg"].removeprefix("Value error, ").partition(" or instance of ")[0]
+        where = _where(first["loc"], document) if first["loc"] else ""
+        raise AccountsConfigError(f"{path}: {where}{message}") from None
+    first_entry: dict[str, int] = {}
+    for number, config in enumerate(configs, start=1):
+        if config.client_id in first_entry:
+            raise AccountsConfigError(
+                f"{path}: entry {number} ({config.client_id}): field 'client_id' is already "
+                f"used by entry {first_entry[config.client_id]}"
+            )
+        first_entry[config.client_id] = number
+    return configs
+
+
+def configured_base_urls(default: Account) -> dict[str, str]:
+    """Client id -> API base URL of every configured account, in file order (``default`` alone
+    without a file)."""
+    if load_settings().accounts_file is None:
+        return {default.client_id: default.base_url}
+    return {config.client_id: config.base_url for config in load_account_configs()}
+
+
+def account_resolver(default: Account) -> Callable[[str], Account]:
+    """A function from partition (client id) to its account, password included.
+
+    ``default`` is the ``ad_platform`` resource's own account: without a file it is the only
+    one; with a file the file is the whole truth (list ``default`` there to keep it). The file is
+    read once, here; passwords are read from the environment as each account is resolved.
+    """
+    path = load_settings().accounts_file
+    configs = {config.client_id: config for config in load_account_configs(path)} if path else {}
+
+    def resolve(client_id: str) -> Account:
+        if path is None and client_id == default.client_id:
+            return default
+        if client_id in configs:
+            return configs[client_id].resolve()
+        if path is None:
+            why = f"{FILE_VARIABLE} is unset: the only account is {default.client_id!r}"
+        else:
+            why = f"it is not listed in {path}; add it, or remove the partition if it was retired"
+        raise UnknownAccountError(f"unknown account {client_id!r}: {why}")
+
+    return resolve

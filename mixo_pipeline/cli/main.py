@@ -1,0 +1,159 @@
+"""``make run`` / ``make ui`` / ``make dg``: the whole pipeline on one machine, from a checkout.
+
+``python -m mixo_pipeline.cli`` starts what is missing (see :mod:`mixo_pipeline.cli.stack`),
+materializes the sync job for the default account through the PostgreSQL-backed instance of
+``dagster.yaml`` (so the run is in ``make ui``'s history), prints progress and a one-line
+summary, and exits 0 only on a complete sync with every check passed. ``--ui`` runs ``dg dev``
+on the same stack instead; ``--dg ARGS...`` any other ``dg`` command.
+"""
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+
+from mixo_pipeline.cli.progress import RunProgress
+from mixo_pipeline.cli.stack import DEFAULT_TIME_SCALE, Stack, StackError, local_stack
+from mixo_pipeline.cli.summary import summarize
+from mixo_pipeline.database import MIXO_HOME, REPO_ROOT, engine_for
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME
+
+CLIENT_LOGGER = "mixo_pipeline.ad_platform"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m mixo_pipeline.cli", description=__doc__)
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--realistic",
+        action="store_const",
+        const=1.0,
+        dest="time_scale",
+        default=DEFAULT_TIME_SCALE,
+        help="run the mock at the platform's true pace (time scale 1: about 17 minutes)",
+    )
+    pace.add_argument(
+        "--time-scale",
+        type=float,
+        default=DEFAULT_TIME_SCALE,
+        help=f"time scale of the mock and the client (default {DEFAULT_TIME_SCALE})",
+    )
+    command = parser.add_mutually_exclusive_group()
+    command.add_argument("--ui", action="store_true", help="open the Dagster UI (dg dev) instead")
+    command.add_argument(
+        "--dg", nargs=argparse.REMAINDER, metavar="ARGS", help="run `dg ARGS` on the stack instead"
+    )
+    return parser.parse_args(argv)
+
+
+def describe(stack: Stack) -> None:
+    database = "DATABASE_URL" if stack.database_external else "embedded PostgreSQL in .mixo/"
+    print(f"Database: {database} · Dagster instance: {REPO_ROOT / 'dagster.yaml'}")
+    if not stack.mock_started:
+        print(f"Ad platform: {stack.api_url} (AD_PLATFORM_API_URL)")
+        return
+    from mock_api import MockConfig  # the mock's defaults: the platform's documented limits
+
+    mock, scale = MockConfig(), stack.settings.client.time_scale
+    print(
+        f"Ad platform: mock_api at {stack.api_url} with the documented constraints (time scale "
+        f"{scale:g}: {mock.rate_limit} requests per {mock.rate_window * scale:g} s, "
+        f"{mock.error_rate:.0%} 503s, {mock.hang_rate:.0%} hangs, "
+        f"{mock.sync_latency * scale:g} s per sync)"
+    )
+
+
+@contextmanager
+def client_log_to_file() -> Iterator[Path]:
+    """Send the client's per-request lines to a file: here they would bury the progress lines
+    (in the code location they reach the run's captured stderr). Totals are in the summary."""
+    path = MIXO_HOME / "logs" / "ad_platform_client.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    client_log = logging.getLogger(CLIENT_LOGGER)
+    level, propagate = client_log.level, client_log.propagate
+    client_log.addHandler(handler)
+    client_log.setLevel(logging.INFO)
+    client_log.propagate = False
+    try:
+        yield path
+    finally:
+        client_log.removeHandler(handler)
+        handler.close()
+        client_log.setLevel(level)
+        client_log.propagate = propagate
+
+
+def run_pipeline(stack: Stack) -> int:
+    """Materialize the job for the stack's account; return the process exit status."""
+    # Imported once the environment is set: the resource bindings read it at load time.
+    from mixo_pipeline.definitions import defs
+
+    job = defs().resolve_job_def(JOB_NAME)
+    engine, client_id = engine_for(stack.database_url), stack.settings.client_id
+    run_id = str(uuid.uuid4())  # chosen here: progress polls the run's events while it runs
+    print(f"Run {run_id} · account {client_id!r} · job {JOB_NAME}")
+    with dg.DagsterInstance.get() as instance:
+        started = time.monotonic()
+        with client_log_to_file() as client_log, RunProgress(instance, run_id, engine, client_id):
+            print(f"Client log (every request and retry): {client_log}")
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=client_id,
+                run_id=run_id,
+                raise_on_error=False,
+                # Progress comes from RunProgress; Dagster's console shows only errors.
+                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            )
+        wall_s = time.monotonic() - started
+    summary = summarize(result, engine, client_id, stack.settings.client, wall_s)
+    print(summary.line())
+    return 0 if summary.ok else 1
+
+
+def run_dg(args: list[str]) -> int:
+    """``dg ARGS`` in the foreground; on Ctrl-C or SIGTERM it gets the SIGINT it shuts down
+    gracefully on (``dg dev``: webserver, daemon, code server), then the stack stops."""
+    dg_cli = Path(sys.executable).with_name("dg")
+    # dg compares the active virtualenv with the project's; they are the same interpreter here.
+    env = {**os.environ, "VIRTUAL_ENV": sys.prefix}
+    process = subprocess.Popen([str(dg_cli), *args], cwd=REPO_ROOT, env=env)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        try:
+            return process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        with local_stack(args.time_scale) as stack:
+            describe(stack)
+            with dg.DagsterInstance.get() as instance:  # the single account's partition
+                instance.add_dynamic_partitions(
+                    ACCOUNTS_PARTITIONS.name, [stack.settings.client_id]
+                )
+            if args.ui or args.dg:
+                return run_dg(["dev"] if args.ui else args.dg)
+            return run_pipeline(stack)
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,131 @@
+"""Progress lines for ``make run``, read from the run's event log and from PostgreSQL.
+
+The run executes in the main thread; a background thread polls the Dagster instance for what it
+recorded (step starts and failures, materializations, check evaluations) and, while the sync
+step works, the tables it checkpoints into, so every line is a fact a later reader of the
+instance or the database could verify.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import dagster as dg
+import sqlalchemy as sa
+
+from mixo_pipeline.names import SYNC_STEP
+from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle
+from mixo_pipeline.storage.sync_records import succeeded_ids, succeeded_in_run
+
+EventType = dg.DagsterEventType
+_EVENTS = {
+    EventType.STEP_START,
+    EventType.STEP_FAILURE,
+    EventType.STEP_UP_FOR_RETRY,
+    EventType.ASSET_MATERIALIZATION,
+    EventType.ASSET_CHECK_EVALUATION,
+}
+_LISTING_STEP = 10  # while the listing still runs, a line per this many campaigns synced
+
+
+class RunProgress:
+    """Prints ``[  12.3s] what happened`` lines until the context exits."""
+
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        run_id: str,
+        engine: sa.Engine,
+        client_id: str,
+        *,
+        interval_s: float = 1.0,
+        emit: Callable[[str], None] = print,
+    ) -> None:
+        self._instance, self._run_id = instance, run_id
+        self._engine, self._client_id = engine, client_id
+        self._interval_s, self._emit = interval_s, emit
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="run-progress", daemon=True)
+        self._started = time.monotonic()
+        self._cursor: str | None = None
+        self._syncing = False
+        self._listed = False
+        self._last_synced = -1
+
+    def __enter__(self) -> RunProgress:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._poll()  # the events of the last interval
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._poll()
+
+    def _line(self, text: str) -> None:
+        self._emit(f"[{time.monotonic() - self._started:6.1f}s] {text}")
+
+    def _poll(self) -> None:
+        if self._syncing:
+            self._report_database()
+        records = self._instance.get_records_for_run(
+            self._run_id, cursor=self._cursor, of_type=_EVENTS
+        )
+        self._cursor = records.cursor
+        for record in records.records:
+            event = record.event_log_entry.dagster_event
+            if event is not None:
+                self._report_event(event)
+
+    def _report_event(self, event: dg.DagsterEvent) -> None:
+        step = event.step_key or ""
+        kind = event.event_type
+        if kind == EventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.asset_check_evaluation_data
+            verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
+            self._line(f"check {evaluation.check_name}: {verdict} · {evaluation.description}")
+        elif kind == EventType.ASSET_MATERIALIZATION:
+            self._report_database()
+            self._syncing = False
+            asset = event.asset_key.to_user_string() if event.asset_key else "?"
+            self._line(f"materialized {asset}")
+        elif kind == EventType.STEP_START and step == SYNC_STEP:
+            self._syncing = True
+            self._line(f"{step}: listing campaigns")
+        elif kind == EventType.STEP_UP_FOR_RETRY:
+            self._line(f"{step}: failed, the step will be retried")
+        elif kind == EventType.STEP_FAILURE:
+            self._syncing = False
+            self._line(f"{step}: FAILED")
+
+    def _report_database(self) -> None:
+        """What the sync step stored so far: syncs while it lists, the listing once complete,
+        then the checkpointed syncs, a line per tenth of the listing."""
+        try:
+            cycle = load_cycle(self._engine, self._client_id)
+        except NoCycleError:
+            cycle = None
+        if not self._listed and (cycle is None or cycle.run_id != self._run_id):
+            # No listing of this run stored yet, but the syncs of the pages listed so far are
+            # already running: count this run's.
+            synced = succeeded_in_run(self._engine, self._client_id, self._run_id)
+            if synced // _LISTING_STEP > max(self._last_synced, 0) // _LISTING_STEP:
+                self._last_synced = synced
+                self._line(f"{synced} campaigns synced, listing in progress")
+            return
+        if not self._listed:
+            self._listed = True
+            self._line(f"{len(cycle.pages)} pages stored, {cycle.total} campaigns listed")
+        synced = len(succeeded_ids(self._engine, self._client_id, cycle.cycle_id))
+        step = max(1, cycle.total // 10)
+        if synced // step != self._last_synced // step or (
+            synced == cycle.total and synced != self._last_synced
+        ):
+            self._last_synced = synced
+            self._line(f"{synced}/{cycle.total} campaigns synced")

@@ -1,0 +1,52 @@
+"""How often accounts sync and what follows from it: freshness, cycle resume, run batching.
+
+The assets and the schedule must agree on these, so they are derived here, once, from
+``load_settings()`` (``MIXO_SYNC_CRON``, ``MIXO_FRESHNESS_INTERVALS``, ``MIXO_ACCOUNTS_PER_RUN``,
+``MIXO_CYCLE_RESUME_MAX_AGE_S``), when the code location loads or a step runs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+from dagster._utils.schedules import get_smallest_cron_interval  # reason: no public cron interval
+
+from mixo_pipeline.settings import load_settings, variable_name
+
+TIMEZONE = "UTC"
+
+
+def sync_interval() -> timedelta:
+    """The shortest gap between two ticks of the sync schedule, by Dagster's own cron engine."""
+    cron = load_settings().sync_cron
+    try:
+        return get_smallest_cron_interval(cron, TIMEZONE)
+    except Exception:  # Dagster's CheckError, its answer to a string that is not a cron
+        raise ValueError(f"{variable_name(('sync_cron',))}={cron!r} is not a valid cron") from None
+
+
+def cycle_resume_max_age() -> timedelta:
+    """How old an unfinished sync cycle may be and still be resumed by a new run.
+
+    Default one schedule interval: the run after a failed one (recovery, a backfill, the next
+    tick) finishes its cycle; an older cycle would mix syncs too far apart to be one snapshot.
+    """
+    seconds = load_settings().cycle_resume_max_age_s
+    return sync_interval() if seconds is None else timedelta(seconds=seconds)
+
+
+def campaigns_freshness_policy() -> dg.FreshnessPolicy:
+    """FAIL once ``campaigns`` is older than ``N = MIXO_FRESHNESS_INTERVALS`` schedule intervals;
+    WARN once older than ``(1 + N) / 2`` intervals, halfway between the age it normally reaches
+    just before the next tick (one interval) and the failure (both are always >= 1 minute, as
+    Dagster requires, since N > 1 and a cron interval is at least a minute)."""
+    interval, intervals = sync_interval(), load_settings().freshness_intervals
+    return dg.FreshnessPolicy.time_window(
+        fail_window=interval * intervals, warn_window=interval * ((1 + intervals) / 2)
+    )
+
+
+def accounts_backfill_policy() -> dg.BackfillPolicy:
+    """Runs of up to ``MIXO_ACCOUNTS_PER_RUN`` accounts (threads in one process) per backfill."""
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=load_settings().accounts_per_run)

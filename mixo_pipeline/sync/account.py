@@ -1,0 +1,136 @@
+"""One account's work, as plain functions: list its campaigns, sync them, merge them.
+
+Each sync result is written the moment it arrives (one small transaction), so a run killed
+half-way loses at most the calls in flight, and the run that continues the cycle skips the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from mixo_pipeline.ad_platform.client import AdPlatformClient
+from mixo_pipeline.ad_platform.models import CampaignPage
+from mixo_pipeline.storage.campaigns import Merged, merge_campaigns
+from mixo_pipeline.storage.raw_pages import Cycle, load_cycle, replace_raw_pages
+from mixo_pipeline.storage.sync_records import record_results, succeeded_ids, successful_syncs
+
+_SHOWN_FAILURES = 20
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What one account's sync did in this attempt."""
+
+    cycle_id: str
+    listed: int
+    synced: int
+    failed: int
+    skipped_as_done: int
+    wall_s: float
+    failures: dict[str, str] = field(default_factory=dict)
+    """The first failures: campaign id -> reason after every retry."""
+
+
+class IncompleteSyncError(RuntimeError):
+    """Some campaigns could not be synced after every retry; the others are checkpointed."""
+
+    def __init__(self, client_id: str, outcome: SyncOutcome) -> None:
+        shown = "; ".join(f"{cid}: {reason}" for cid, reason in outcome.failures.items())
+        super().__init__(
+            f"account {client_id!r}: {outcome.failed} of {outcome.listed} campaigns failed to "
+            f"sync in cycle {outcome.cycle_id} ({shown}); "
+            f"{outcome.synced + outcome.skipped_as_done} are recorded as done and will not be "
+            "synced again by the run that continues the cycle"
+        )
+
+
+def list_account(
+    engine: sa.Engine,
+    client: AdPlatformClient,
+    client_id: str,
+    cycle_id: str,
+    run_id: str,
+    *,
+    sync: bool,
+) -> tuple[Cycle, SyncOutcome | None]:
+    """List the account, storing the pages in ``cycle_id`` once the listing is complete (one
+    that fails part-way leaves the previous listing). With ``sync``, each page's campaigns are
+    synced as it arrives, so the rate budget is not idle while a page is slow."""
+    pages: list[CampaignPage] = []
+    stored: list[Cycle] = []
+
+    def listed() -> Iterator[str]:
+        for page in client.iter_campaign_pages():
+            pages.append(page)
+            yield from (campaign.id for campaign in page.campaigns)
+        stored.append(replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id))
+
+    ids = listed()
+    outcome = sync_listed(engine, client, client_id, cycle_id, run_id, ids) if sync else None
+    for _ in ids:  # the listing, when no sync consumed it
+        pass
+    return stored[0], outcome
+
+
+def sync_stored(
+    engine: sa.Engine, client: AdPlatformClient, client_id: str, run_id: str
+) -> SyncOutcome:
+    """Sync the stored listing's campaigns not yet done in its cycle (no new listing)."""
+    cycle = load_cycle(engine, client_id)
+    ids = [campaign.id for campaign in cycle.campaigns()]
+    return sync_listed(engine, client, client_id, cycle.cycle_id, run_id, ids)
+
+
+def sync_listed(
+    engine: sa.Engine,
+    client: AdPlatformClient,
+    client_id: str,
+    cycle_id: str,
+    run_id: str,
+    listed: Iterable[str],
+) -> SyncOutcome:
+    """Sync the ids of ``listed`` (consumed lazily: it may be a listing in progress) that have
+    no successful record in ``cycle_id``, recording each result as it arrives."""
+    done = succeeded_ids(engine, client_id, cycle_id)
+    seen = Counter[bool]()
+
+    def todo() -> Iterator[str]:
+        for campaign_id in listed:
+            seen[campaign_id in done] += 1
+            if campaign_id not in done:
+                yield campaign_id
+
+    started = time.monotonic()
+    outcomes = Counter[bool]()
+    failures: dict[str, str] = {}
+    for result in client.sync_campaigns(todo()):
+        record_results(engine, client_id, cycle_id, run_id, [result])
+        outcomes[result.success] += 1
+        if not result.success and len(failures) < _SHOWN_FAILURES:
+            failures[result.campaign_id] = result.error or "unknown error"
+    # sync_campaigns returns once its feeder has consumed ``listed``: ``seen`` is complete.
+    return SyncOutcome(
+        cycle_id=cycle_id,
+        listed=seen.total(),
+        synced=outcomes[True],
+        failed=outcomes[False],
+        skipped_as_done=seen[True],
+        wall_s=round(time.monotonic() - started, 3),
+        failures=failures,
+    )
+
+
+def merge_account(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Merged:
+    """Upsert the cycle's synced campaigns and soft-delete the unlisted ones. ``cycle`` is the
+    listing the step stored (merged even if another run stored a newer one since); by default
+    the stored one, validated before the merge starts, so bad data leaves the table as it was."""
+    cycle = cycle or load_cycle(engine, client_id)
+    campaigns = cycle.campaigns()
+    synced_at = successful_syncs(engine, client_id, cycle.cycle_id)
+    synced = [(c, synced_at[c.id]) for c in campaigns if c.id in synced_at]
+    return merge_campaigns(engine, client_id, cycle.cycle_id, synced, [c.id for c in campaigns])

@@ -1,0 +1,155 @@
+"""``python -m mixo_pipeline.cli`` end to end, at 100x speed, on test databases."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mixo_pipeline.cli.main import main, parse_args
+from mixo_pipeline.cli.stack import DEFAULT_TIME_SCALE
+from mixo_pipeline.cli.summary import Summary
+from mixo_pipeline.database import EmbeddedPostgres, dagster_storage_url, engine_for
+from mixo_pipeline.storage.schema import metadata
+
+SUMMARY = re.compile(
+    r"^Sync complete: 100/100 campaigns synced · 0 duplicates · checks passed: "
+    r"campaigns_complete, campaigns_unique, campaigns_valid · \d+ API requests, \d+ rate-limited, "
+    r"\d+ retried · \d+\.\d s \(floor \d+\.\d s\)$"
+)
+
+
+@pytest.fixture(scope="session")
+def cli_database_url(embedded_postgres: EmbeddedPostgres) -> str:
+    """The pipeline's database for these tests (its engine is cached for the whole process)."""
+    embedded_postgres.drop_database("mixo_cli")
+    return embedded_postgres.create_database("mixo_cli")
+
+
+@pytest.fixture
+def launcher_env(
+    embedded_postgres: EmbeddedPostgres, cli_database_url: str, tmp_path: Path
+) -> Iterator[None]:
+    """The launcher's environment on emptied test databases; everything it exports is undone."""
+    with engine_for(cli_database_url).begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    embedded_postgres.drop_database("mixo_cli_dagster")
+    dagster_url = embedded_postgres.create_database("mixo_cli_dagster")
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith(("AD_PLATFORM_", "MIXO_", "DAGSTER_")):
+            del os.environ[name]
+    os.environ.update(
+        DATABASE_URL=cli_database_url,
+        DAGSTER_PG_URL=dagster_storage_url(dagster_url),
+        MIXO_DAGSTER_DIR=str(tmp_path / "dagster"),
+        MIXO_DAGSTER_LOGS_DIR=str(tmp_path / "dagster" / "logs"),
+    )
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_make_run_syncs_everything_and_prints_the_summary(
+    launcher_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--time-scale", "0.01"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert SUMMARY.match(lines[-1]), lines[-1]
+    progress = [line for line in lines if line.startswith("[")]
+    assert any("pages stored, 100 campaigns listed" in line for line in progress), lines
+    assert any("100/100 campaigns synced" in line for line in progress), lines
+    assert any("check campaigns_complete: passed" in line for line in progress), lines
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(limit=1)
+    assert runs and runs[0].status == dg.DagsterRunStatus.SUCCESS
+    assert runs[0].tags["dagster/partition"] == "default"
+
+
+def test_a_failed_sync_exits_non_zero_without_the_secret(
+    launcher_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.environ["AD_PLATFORM_PASSWORD"] = "not-the-password"
+    assert main(["--time-scale", "0.01"]) == 1
+    out, err = capsys.readouterr()
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("Sync incomplete: no campaigns synced (this run stored no listing)")
+    assert "checks not run: campaigns_complete, campaigns_unique, campaigns_valid" in last
+    assert "API request figures unavailable" in last
+    assert "not-the-password" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AD_PLATFORM_PASSWORD": ""}, "AD_PLATFORM_PASSWORD must be set"),
+        ({"MIXO_ACCOUNTS_PER_RUN": "0"}, "MIXO_ACCOUNTS_PER_RUN='0'"),
+    ],
+)
+def test_a_misconfigured_stack_exits_2_naming_the_variable(
+    launcher_env: None, capsys: pytest.CaptureFixture[str], env: dict[str, str], message: str
+) -> None:
+    os.environ.update(
+        {
+            "AD_PLATFORM_API_URL": "http://127.0.0.1:9",
+            "AD_PLATFORM_EMAIL": "someone@example.com",
+            "AD_PLATFORM_PASSWORD": "secret",
+            **env,
+        }
+    )
+    assert main([]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_pace_defaults_to_make_runs_and_realistic_is_time_scale_1() -> None:
+    assert parse_args([]).time_scale == DEFAULT_TIME_SCALE
+    assert parse_args(["--realistic"]).time_scale == 1.0
+    assert parse_args(["--time-scale", "0.5"]).time_scale == 0.5
+    assert parse_args(["--dg", "check", "defs"]).dg == ["check", "defs"]
+
+
+def test_the_summary_names_failed_checks() -> None:
+    summary = Summary(
+        run_succeeded=True,
+        synced=100,
+        total=100,
+        duplicates=0,
+        checks_passed=["campaigns_complete", "campaigns_unique"],
+        checks_failed=["campaigns_valid (WARN)"],
+        requests=120,
+        rate_limited=0,
+        retried=8,
+        wall_s=61.84,
+        floor_s=60.2,
+    )
+    assert not summary.ok
+    assert summary.line() == (
+        "Sync incomplete: 100/100 campaigns synced · 0 duplicates · checks passed: "
+        "campaigns_complete, campaigns_unique · checks failed: campaigns_valid (WARN) · "
+        "120 API requests, 0 rate-limited, 8 retried · 61.8 s (floor 60.2 s)"
+    )
+
+
+def test_a_partial_sync_is_not_ok() -> None:
+    summary = Summary(
+        run_succeeded=True,
+        synced=99,
+        total=100,
+        duplicates=0,
+        checks_passed=["campaigns_complete", "campaigns_unique", "campaigns_valid"],
+        checks_failed=[],
+        requests=150,
+        rate_limited=0,
+        retried=30,
+        wall_s=60.0,
+        floor_s=58.0,
+    )
+    assert not summary.ok
+    assert summary.line().startswith("Sync incomplete: 99/100 campaigns synced")
