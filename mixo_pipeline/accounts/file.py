@@ -1,13 +1,8 @@
-"""The accounts file (``MIXO_ACCOUNTS_FILE``; ``accounts.example.yaml`` shows the format):
-which ad accounts the pipeline syncs, and how each one logs in.
-
-Passwords never sit in the file, only the name of the variable holding each one, so the file can
-be committed and shared between workers. Without a file the deployment has one account, the
-``ad_platform`` resource's. Every error names the file, the entry (position and client id) and
-the field, and never echoes a value.
+"""The accounts file (``MIXO_ACCOUNTS_FILE``, format in ``accounts.example.yaml``): which ad
+accounts the pipeline syncs and how each one logs in. It names each password's variable, never a
+password, so it can be committed. Without a file the one account is the ``ad_platform``
+resource's. Every error names the file, the entry and the field, and never echoes a value.
 """
-
-from __future__ import annotations
 
 import os
 from collections.abc import Callable
@@ -22,8 +17,7 @@ from mixo_pipeline.ad_platform.models import Account
 from mixo_pipeline.settings import load_settings, variable_name
 
 FILE_VARIABLE = variable_name(("accounts_file",))
-# Refused with a pointer to password_env: they would put a secret in the file.
-SECRET_FIELDS = frozenset({"password", "secret", "token", "api_key"})
+SECRET_FIELDS = frozenset({"password", "secret", "token", "api_key"})  # refused: see password_env
 
 
 class AccountsConfigError(ValueError):
@@ -77,16 +71,6 @@ class AccountConfig(_Strict):
             )
         return data
 
-    def resolve(self) -> Account:
-        """The :class:`Account`, its password read from the variable ``password_env``."""
-        password = os.environ.get(self.password_env, "")
-        if not password:
-            raise MissingSecretError(
-                f"account {self.client_id!r}: environment variable {self.password_env} "
-                "(its password) is not set"
-            )
-        return Account(self.client_id, self.base_url, self.email, password)
-
 
 class AccountsFile(_Strict):
     defaults: Defaults = Defaults()
@@ -96,33 +80,17 @@ class AccountsFile(_Strict):
     @classmethod
     def _inherit_defaults(cls, data: Any) -> Any:
         defaults = data.get("defaults") if isinstance(data, dict) else None
-        entries = data.get("accounts") if isinstance(data, dict) else None
-        if not isinstance(defaults, dict) or not isinstance(entries, list):
+        if not isinstance(defaults, dict) or not isinstance(data.get("accounts"), list):
             return data
         inherited = {k: v for k, v in defaults.items() if k in Defaults.model_fields}
-        accounts = [{**inherited, **e} if isinstance(e, dict) else e for e in entries]
+        accounts = [{**inherited, **e} if isinstance(e, dict) else e for e in data["accounts"]]
         return {**data, "accounts": accounts}
 
 
-def _where(location: tuple[int | str, ...], document: Any) -> str:
-    """``"entry 2 (acme): field 'email': "`` for an error's location in the document."""
-    where = ""
-    if location[0] == "accounts" and len(location) > 1:
-        entry = document["accounts"][location[1]]
-        client_id = entry.get("client_id") if isinstance(entry, dict) else None
-        label = f" ({client_id})" if isinstance(client_id, str) and client_id else ""
-        where, location = f"entry {int(location[1]) + 1}{label}: ", location[2:]
-    elif location[0] == "defaults" and len(location) > 1:
-        where, location = "defaults: ", location[1:]
-    return where + (f"field {location[0]!r}: " if location else "")
-
-
 def load_account_configs(path: Path | None = None) -> list[AccountConfig]:
-    """Every account of ``path`` (default ``MIXO_ACCOUNTS_FILE``) in file order; ``[]`` without.
-
-    A configured file that is missing or invalid is an error, never an empty list: syncing
-    nothing, or retiring every partition, because of a typo would be worse than failing loudly.
-    """
+    """Every account of ``path`` (default ``MIXO_ACCOUNTS_FILE``) in file order; ``[]`` without a
+    file. A configured file that is missing or invalid is an error, never ``[]``: syncing nothing,
+    or retiring every partition, because of a typo would be worse than failing loudly."""
     path = path or load_settings().accounts_file
     if path is None:
         return []
@@ -140,44 +108,52 @@ def load_account_configs(path: Path | None = None) -> list[AccountConfig]:
         configs = AccountsFile.model_validate(document).accounts
     except ValidationError as error:
         first = error.errors(include_input=False, include_url=False)[0]
+        loc, where = first["loc"], ""
+        if loc[:1] == ("accounts",) and len(loc) > 1:  # "entry 2 (acme): ", never another value
+            entry = document["accounts"][loc[1]]
+            client_id = entry.get("client_id") if isinstance(entry, dict) else None
+            label = f" ({client_id})" if isinstance(client_id, str) and client_id else ""
+            where, loc = f"entry {int(loc[1]) + 1}{label}: ", loc[2:]
+        elif loc[:1] == ("defaults",) and len(loc) > 1:
+            where, loc = "defaults: ", loc[1:]
+        where += f"field {loc[0]!r}: " if loc else ""
         # pydantic's message, without its prefix for our checks or our class names
         message = first["msg"].removeprefix("Value error, ").partition(" or instance of ")[0]
-        where = _where(first["loc"], document) if first["loc"] else ""
         raise AccountsConfigError(f"{path}: {where}{message}") from None
     first_entry: dict[str, int] = {}
     for number, config in enumerate(configs, start=1):
-        if config.client_id in first_entry:
+        if (first_number := first_entry.setdefault(config.client_id, number)) != number:
             raise AccountsConfigError(
                 f"{path}: entry {number} ({config.client_id}): field 'client_id' is already "
-                f"used by entry {first_entry[config.client_id]}"
+                f"used by entry {first_number}"
             )
-        first_entry[config.client_id] = number
     return configs
 
 
 def configured_base_urls(default: Account) -> dict[str, str]:
-    """Client id -> API base URL of every configured account, in file order (``default`` alone
-    without a file)."""
+    """Client id -> base URL of each configured account, in file order (without a file: default)."""
     if load_settings().accounts_file is None:
         return {default.client_id: default.base_url}
     return {config.client_id: config.base_url for config in load_account_configs()}
 
 
 def account_resolver(default: Account) -> Callable[[str], Account]:
-    """A function from partition (client id) to its account, password included.
-
-    ``default`` is the ``ad_platform`` resource's own account: without a file it is the only
-    one; with a file the file is the whole truth (list ``default`` there to keep it). The file is
-    read once, here; passwords are read from the environment as each account is resolved.
-    """
+    """A function from partition (client id) to its account, password included. ``default`` is
+    the only account without a file; with one the file is the whole truth. The file is read once,
+    here; each password is read from the environment when its account is resolved."""
     path = load_settings().accounts_file
     configs = {config.client_id: config for config in load_account_configs(path)} if path else {}
 
     def resolve(client_id: str) -> Account:
         if path is None and client_id == default.client_id:
             return default
-        if client_id in configs:
-            return configs[client_id].resolve()
+        if config := configs.get(client_id):
+            if not (password := os.environ.get(config.password_env, "")):
+                raise MissingSecretError(
+                    f"account {client_id!r}: environment variable {config.password_env} "
+                    "(its password) is not set"
+                )
+            return Account(client_id, config.base_url, config.email, password)
         if path is None:
             why = f"{FILE_VARIABLE} is unset: the only account is {default.client_id!r}"
         else:

@@ -2,8 +2,6 @@
 budget, and fails in an outage like the calls a run needs. Probes run concurrently: a hanging
 platform costs a sensor tick one timeout, not one per account."""
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,7 +11,7 @@ import requests
 def probe_health(base_url: str, timeout_s: float) -> str | None:
     """``None`` when ``{base_url}/health`` answers 200 ``{"status": "ok"}``, else why not."""
     try:
-        response = requests.get(f"{base_url.rstrip('/')}/health", timeout=(timeout_s, timeout_s))
+        response = requests.get(f"{base_url.rstrip('/')}/health", timeout=timeout_s)
     except requests.Timeout:
         return f"no answer within {timeout_s:g} s"
     except requests.RequestException as error:
@@ -30,9 +28,6 @@ def probe_health(base_url: str, timeout_s: float) -> str | None:
 def probe_all(base_urls: Iterable[str], timeout_s: float) -> dict[str, str | None]:
     """Each distinct base URL probed once, concurrently: URL -> ``None`` if up, else why down."""
     unique = sorted(set(base_urls))
-    if not unique:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(16, len(unique))) as pool:
-        return dict(
-            zip(unique, pool.map(lambda url: probe_health(url, timeout_s), unique), strict=True)
-        )
+    with ThreadPoolExecutor(max_workers=min(16, len(unique)) or 1) as pool:
+        futures = {url: pool.submit(probe_health, url, timeout_s) for url in unique}
+    return {url: future.result() for url, future in futures.items()}

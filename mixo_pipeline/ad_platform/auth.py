@@ -5,8 +5,6 @@ when that agrees with ours, else from when we asked, which can only err towards 
 It is kept as a monotonic deadline, so a wall-clock jump cannot make an expired token look fresh.
 """
 
-from __future__ import annotations
-
 import threading
 import time
 from collections.abc import Callable

@@ -6,13 +6,11 @@ whether and when to try again. Nothing here logs or raises the password, the Bas
 token: headers are built per request and errors quote statuses and the server's ``error`` field.
 """
 
-from __future__ import annotations
-
 import base64
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import requests
@@ -49,11 +47,8 @@ _default_log = logging.getLogger(__name__)
 
 
 class AdPlatformClient:
-    """A thread-safe client for one account; use as a context manager or call :meth:`close`.
-
-    ``budget_url`` is the database of the shared rate-limit budget when the settings' backend
-    is ``postgres``.
-    """
+    """A thread-safe client for one account; ``budget_url`` holds the shared rate-limit budget
+    (the ``postgres`` backend). Use as a context manager or call :meth:`close`."""
 
     def __init__(
         self,
@@ -85,7 +80,7 @@ class AdPlatformClient:
         )
         self._tokens = TokenCache(self._login)
 
-    def __enter__(self) -> AdPlatformClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,10 +1,5 @@
-"""Run one function over a lazily produced stream of items on a few threads, results as they come.
-
-The items are consumed on a feeder thread, so a generator that is still fetching pages can feed
-the workers and the first results are yielded while later items are still being produced.
-"""
-
-from __future__ import annotations
+"""Run one function over a lazily produced stream of items on a few threads, results as they
+come: the items are consumed on a feeder thread, so a listing still in progress can feed them."""
 
 import queue
 import threading

@@ -5,8 +5,6 @@ string ``"1100"`` is an error, not a guess) and strings pass through exactly as 
 which PostgreSQL cannot store. Every error names the page or campaign and the field.
 """
 
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime

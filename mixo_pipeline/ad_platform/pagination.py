@@ -1,11 +1,5 @@
-"""Guards that make following ``has_more`` safe against a listing that contradicts itself.
-
-A server that keeps answering ``has_more: true`` (the original does at any page size other than
-10) would otherwise loop forever or pad the listing with invented rows. The guard holds what the
-first page promised and checks each later page against it.
-"""
-
-from __future__ import annotations
+"""Guards that make following ``has_more`` safe against a listing that contradicts itself
+(the original server answers ``has_more: true`` at any page size but 10, inventing rows)."""
 
 import math
 
@@ -20,10 +14,6 @@ class PageGuard:
         self._total: int | None = None
         self._limit: int | None = None
         self._seen: dict[str, int] = {}
-
-    @property
-    def campaigns_seen(self) -> int:
-        return len(self._seen)
 
     def check(self, page: CampaignPage) -> None:
         """Validate ``page`` against the pages before it."""

@@ -10,8 +10,6 @@ and lets one of its threads wait at a time (so a freed slot costs one database r
 ten), the listing's first.
 """
 
-from __future__ import annotations
-
 import atexit
 import hashlib
 import re
@@ -35,8 +33,7 @@ from pyrate_limiter import (
 from mixo_pipeline.ad_platform.errors import AdPlatformError
 from mixo_pipeline.database import libpq_conninfo
 
-LIMITER_BUFFER_MS = 10
-"""Added by pyrate-limiter to each computed wait, so a waiter wakes just after the slot frees."""
+LIMITER_BUFFER_MS = 10  # added to each computed wait, so a waiter wakes just after the slot frees
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 

@@ -1,11 +1,5 @@
-"""What an HTTP outcome means for the call that got it, and the one retry policy every call obeys.
-
-:func:`classify` turns a status (or a transport failure) into a :class:`Verdict`; the call raises
-:class:`Retryable` for the retryable ones, and :class:`RetryRule` tells tenacity how long to wait
-and when to stop. API calls and the login share the rule.
-"""
-
-from __future__ import annotations
+"""What an HTTP outcome means (:func:`classify`), and the one retry policy API calls and the
+login share (:class:`RetryRule`, driving tenacity)."""
 
 import random
 from collections.abc import Callable, Mapping

@@ -6,9 +6,7 @@ a client is built. The rate-limit margin is the exception: it covers physical ji
 not shrink with the mock's clock (docs/performance.md says how its default was chosen).
 """
 
-from __future__ import annotations
-
-from typing import Literal
+from typing import Literal, Self
 
 import dagster as dg
 from pydantic import Field
@@ -59,7 +57,7 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
     sync_concurrency: int = Field(10, ge=1, description="Sync calls in flight per account.")
     time_scale: float = Field(1.0, gt=0, description="The mock's --time-scale; 1 for real.")
 
-    def in_real_time(self) -> ClientSettings:
+    def in_real_time(self) -> Self:
         """These settings with every platform duration converted to real seconds."""
         scaled = {
             name: value * self.time_scale

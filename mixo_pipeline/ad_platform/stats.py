@@ -1,7 +1,5 @@
 """Counters of what one client did, published by the assets as run metadata (thread-safe)."""
 
-from __future__ import annotations
-
 import threading
 from collections import Counter
 

@@ -1,7 +1,5 @@
 """One HTTP request to the platform, with finite timeouts and counted in the client's stats."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from typing import Any
 

@@ -2,8 +2,6 @@
 Slack incoming-webhook message (``text`` for the notification, ``blocks`` for layout), a format
 Mattermost, Rocket.Chat and Discord's ``/slack`` endpoint accept too."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +24,7 @@ class Alert:
     check: str | None = None
     run_id: str | None = None
     run_url: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # Dagster metadata or plain values
 
     def summary(self) -> str:
         """One line for logs and the notification text."""
@@ -36,12 +34,6 @@ class Alert:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def metadata_as_text(metadata: Mapping[str, Any]) -> dict[str, str]:
-    """The first entries (the key figures) of Dagster metadata, as short strings."""
-    items = list(metadata.items())[:METADATA_ENTRIES_MAX]
-    return {str(k): _clip(str(getattr(v, "value", v)), METADATA_VALUE_MAX) for k, v in items}
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -58,20 +50,16 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         "Run": alert.run_id,
     }
     header = _clip(f"{alert.severity}: {alert.title}", HEADER_MAX)
+    facts = [f"*{name}*\n{value}" for name, value in fields.items() if value]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header}},
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*{name}*\n{value}"}
-                for name, value in fields.items()
-                if value
-            ],
-        },
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": fact} for fact in facts]},
         _section(alert.description or "-"),
     ]
-    if alert.metadata:
-        blocks.append(_section("\n".join(f"• *{k}*: `{v}`" for k, v in alert.metadata.items())))
+    if alert.metadata:  # the first entries (the key figures), each cut short
+        items = list(alert.metadata.items())[:METADATA_ENTRIES_MAX]
+        shown = {k: _clip(str(getattr(v, "value", v)), METADATA_VALUE_MAX) for k, v in items}
+        blocks.append(_section("\n".join(f"• *{k}*: `{v}`" for k, v in shown.items())))
     text = f"{ICONS.get(alert.severity, ':grey_question:')} {alert.summary()}"
     if alert.run_url:
         blocks.append(_section(f"<{alert.run_url}|Open the run in Dagster>"))

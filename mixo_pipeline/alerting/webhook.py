@@ -1,8 +1,6 @@
 """The alert webhook resource. Its URL is a bearer secret (anyone holding it can post): it is
 bound with ``dg.EnvVar`` and errors say what went wrong, never where."""
 
-from __future__ import annotations
-
 import dagster as dg
 import requests
 from pydantic import Field
@@ -23,17 +21,12 @@ class AlertWebhookResource(dg.ConfigurableResource):
     ui_base_url: str = Field(description="Base URL of the Dagster UI, for run links.")
     timeout_s: float = Field(5.0, gt=0, description="Connect and read timeout of one POST.")
 
-    def run_url(self, run_id: str) -> str:
-        return f"{self.ui_base_url.rstrip('/')}/runs/{run_id}"
-
     def send(self, alert: Alert) -> None:
         """Post ``alert``; :class:`WebhookDeliveryError` (without the URL) if not accepted."""
         if not self.url:
             return
         try:
-            response = requests.post(
-                self.url, json=slack_payload(alert), timeout=(self.timeout_s, self.timeout_s)
-            )
+            response = requests.post(self.url, json=slack_payload(alert), timeout=self.timeout_s)
         except requests.Timeout:
             raise WebhookDeliveryError(f"webhook silent for {self.timeout_s:g} s") from None
         except requests.RequestException as error:

@@ -4,11 +4,9 @@
     python -m mixo_pipeline.cli.accounts_status --failed-and-missing  # client_3,client_7,...
     python -m mixo_pipeline.cli.accounts_status --launch-commands     # dg launch ... per batch
 
-``--failed-and-missing`` is ready for a backfill the daemon runs (``dagster job backfill ...
---partitions "$(...)"``); ``--launch-commands`` prints one ``dg launch`` per batch of consecutive
-accounts (never spanning a healthy one, at most ``MIXO_ACCOUNTS_PER_RUN``), which runs at once
-without the daemon. It reads the instance of ``DAGSTER_HOME``, or else the repository's local
-instance (the one ``make run`` and ``make ui`` share), starting the embedded PostgreSQL if needed.
+The list suits a backfill (``dagster job backfill ... --partitions "$(...)"``); the commands
+run batches at once, without the daemon. It reads the instance of ``DAGSTER_HOME``, or else the
+one ``make run`` and ``make ui`` share (starting the embedded PostgreSQL if needed).
 """
 
 import argparse
@@ -18,11 +16,7 @@ import sys
 import dagster as dg
 
 from mixo_pipeline.cli.stack import configure_dagster_home
-from mixo_pipeline.defs.operations.sync_targets import (
-    AccountHealth,
-    account_health,
-    batch_partitions,
-)
+from mixo_pipeline.defs.operations.sync_targets import UNHEALTHY, account_health, batch_partitions
 from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME
 from mixo_pipeline.settings import load_settings
 
@@ -45,17 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         keys = list(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS.name))
         health = account_health(instance, keys)
 
-    to_recover = [k for k in keys if health[k] in (AccountHealth.FAILED, AccountHealth.MISSING)]
+    to_recover = [key for key in keys if health[key] in UNHEALTHY]
     if args.failed_and_missing:
         print(",".join(to_recover))
     elif args.launch_commands:
         for batch in batch_partitions(keys, to_recover, load_settings().accounts_per_run):
-            target = (
-                f"--partition {batch[0]}"
-                if len(batch) == 1
-                else f"--partition-range {batch[0]}...{batch[-1]}"
-            )
-            print(f"dg launch --job {JOB_NAME} {target}")
+            if len(batch) == 1:
+                print(f"dg launch --job {JOB_NAME} --partition {batch[0]}")
+            else:
+                print(f"dg launch --job {JOB_NAME} --partition-range {batch[0]}...{batch[-1]}")
     elif not keys:
         print(f"no {ACCOUNTS_PARTITIONS.name} partitions yet (ad_accounts_sensor adds them)")
     else:

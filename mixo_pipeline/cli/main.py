@@ -1,11 +1,9 @@
 """``make run`` / ``make ui`` / ``make dg``: the whole pipeline on one machine, from a checkout.
 
-``python -m mixo_pipeline.cli`` starts what is missing (see :mod:`mixo_pipeline.cli.stack`),
-materializes the sync job for the default account through the PostgreSQL-backed instance of
-``dagster.yaml`` (so the run is in ``make ui``'s history), prints progress and a one-line
+Starts what is missing (:mod:`.stack`), runs the sync job for the default account on the
+instance of ``dagster.yaml`` (so ``make ui`` shows the run), prints progress and a one-line
 summary, and exits 0 only on a complete sync with every check passed. ``--ui`` runs ``dg dev``
-on the same stack instead; ``--dg ARGS...`` any other ``dg`` command.
-"""
+on the same stack instead, ``--dg ARGS...`` any other ``dg`` command."""
 
 import argparse
 import logging
@@ -27,8 +25,6 @@ from mixo_pipeline.cli.summary import summarize
 from mixo_pipeline.database import MIXO_HOME, REPO_ROOT, engine_for
 from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME
 
-CLIENT_LOGGER = "mixo_pipeline.ad_platform"
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mixo_pipeline.cli", description=__doc__)
@@ -38,15 +34,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_const",
         const=1.0,
         dest="time_scale",
-        default=DEFAULT_TIME_SCALE,
         help="run the mock at the platform's true pace (time scale 1: about 17 minutes)",
     )
     pace.add_argument(
         "--time-scale",
         type=float,
-        default=DEFAULT_TIME_SCALE,
         help=f"time scale of the mock and the client (default {DEFAULT_TIME_SCALE})",
     )
+    parser.set_defaults(time_scale=DEFAULT_TIME_SCALE)
     command = parser.add_mutually_exclusive_group()
     command.add_argument("--ui", action="store_true", help="open the Dagster UI (dg dev) instead")
     command.add_argument(
@@ -80,7 +75,7 @@ def client_log_to_file() -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    client_log = logging.getLogger(CLIENT_LOGGER)
+    client_log = logging.getLogger("mixo_pipeline.ad_platform")
     level, propagate = client_log.level, client_log.propagate
     client_log.addHandler(handler)
     client_log.setLevel(logging.INFO)
@@ -116,7 +111,7 @@ def run_pipeline(stack: Stack) -> int:
                 run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
             )
         wall_s = time.monotonic() - started
-    summary = summarize(result, engine, client_id, stack.settings.client, wall_s)
+    summary = summarize(result, engine, stack.settings, wall_s)
     print(summary.line())
     return 0 if summary.ok else 1
 

@@ -1,16 +1,10 @@
-"""Progress lines for ``make run``, read from the run's event log and from PostgreSQL.
-
-The run executes in the main thread; a background thread polls the Dagster instance for what it
-recorded (step starts and failures, materializations, check evaluations) and, while the sync
-step works, the tables it checkpoints into, so every line is a fact a later reader of the
-instance or the database could verify.
-"""
-
-from __future__ import annotations
+"""Progress lines for ``make run``: while the run executes in the main thread, a background
+thread polls what the instance recorded (steps, materializations, check evaluations) and, while
+the sync step works, the tables it checkpoints into: every line is a fact one could verify."""
 
 import threading
 import time
-from collections.abc import Callable
+from typing import Self
 
 import dagster as dg
 import sqlalchemy as sa
@@ -31,31 +25,21 @@ _LISTING_STEP = 10  # while the listing still runs, a line per this many campaig
 
 
 class RunProgress:
-    """Prints ``[  12.3s] what happened`` lines until the context exits."""
+    """Prints ``[  12.3s] what happened`` lines, polling once a second, until the context exits."""
 
     def __init__(
-        self,
-        instance: dg.DagsterInstance,
-        run_id: str,
-        engine: sa.Engine,
-        client_id: str,
-        *,
-        interval_s: float = 1.0,
-        emit: Callable[[str], None] = print,
+        self, instance: dg.DagsterInstance, run_id: str, engine: sa.Engine, client_id: str
     ) -> None:
         self._instance, self._run_id = instance, run_id
         self._engine, self._client_id = engine, client_id
-        self._interval_s, self._emit = interval_s, emit
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="run-progress", daemon=True)
         self._started = time.monotonic()
         self._cursor: str | None = None
-        self._syncing = False
-        self._listed = False
+        self._syncing = self._listed = False
         self._last_synced = -1
 
-    def __enter__(self) -> RunProgress:
-        self._started = time.monotonic()
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -65,11 +49,11 @@ class RunProgress:
         self._poll()  # the events of the last interval
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
+        while not self._stop.wait(1.0):
             self._poll()
 
     def _line(self, text: str) -> None:
-        self._emit(f"[{time.monotonic() - self._started:6.1f}s] {text}")
+        print(f"[{time.monotonic() - self._started:6.1f}s] {text}")
 
     def _poll(self) -> None:
         if self._syncing:
@@ -79,8 +63,7 @@ class RunProgress:
         )
         self._cursor = records.cursor
         for record in records.records:
-            event = record.event_log_entry.dagster_event
-            if event is not None:
+            if (event := record.event_log_entry.dagster_event) is not None:
                 self._report_event(event)
 
     def _report_event(self, event: dg.DagsterEvent) -> None:
@@ -112,8 +95,7 @@ class RunProgress:
         except NoCycleError:
             cycle = None
         if not self._listed and (cycle is None or cycle.run_id != self._run_id):
-            # No listing of this run stored yet, but the syncs of the pages listed so far are
-            # already running: count this run's.
+            # This run's listing is not stored yet, but its pages' syncs already run: count them.
             synced = succeeded_in_run(self._engine, self._client_id, self._run_id)
             if synced // _LISTING_STEP > max(self._last_synced, 0) // _LISTING_STEP:
                 self._last_synced = synced

@@ -1,17 +1,15 @@
 """The local stack behind ``make run`` and ``make ui``: database, Dagster instance, ad platform.
 
-Everything is configured through environment variables, as a deployment would be, so the child
-processes (``dg dev``'s webserver, daemon and run workers) see the same stack:
-
-- ``DATABASE_URL``: the embedded PostgreSQL unless already set;
-- ``DAGSTER_HOME`` (the repository root, where ``dagster.yaml`` lives), ``DAGSTER_PG_URL``
-  (Dagster's storage in the same database), ``MIXO_DAGSTER_DIR``, ``MIXO_DAGSTER_LOGS_DIR``;
-- ``AD_PLATFORM_*``: the mock API started here unless ``AD_PLATFORM_API_URL`` is set.
+It is configured through environment variables, as a deployment is, so child processes (``dg
+dev``'s webserver, daemon and run workers) see the same stack: ``DATABASE_URL`` (the embedded
+PostgreSQL unless set), ``DAGSTER_HOME`` (the repository root, with ``dagster.yaml``),
+``DAGSTER_PG_URL``, ``MIXO_DAGSTER_DIR``, ``MIXO_DAGSTER_LOGS_DIR``, and ``AD_PLATFORM_*`` (the
+mock API started here unless ``AD_PLATFORM_API_URL`` is set).
 """
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from mixo_pipeline.database import (
@@ -24,10 +22,8 @@ from mixo_pipeline.database import (
 from mixo_pipeline.settings import CLIENT_PREFIX, Settings, load_settings
 
 API_URL_ENV = f"{CLIENT_PREFIX}API_URL"
-CREDENTIAL_ENVS = (f"{CLIENT_PREFIX}EMAIL", f"{CLIENT_PREFIX}PASSWORD")
-TIME_SCALE_ENV = f"{CLIENT_PREFIX}TIME_SCALE"
-DEFAULT_TIME_SCALE = 0.06
-"""``make run``'s pace: the 60 s window becomes 3.6 s, so 100 campaigns sync in about a minute."""
+EMAIL_ENV, PASSWORD_ENV = f"{CLIENT_PREFIX}EMAIL", f"{CLIENT_PREFIX}PASSWORD"
+DEFAULT_TIME_SCALE = 0.06  # make run's pace: the 60 s window is 3.6 s, 100 campaigns take ~1 min
 
 
 class StackError(RuntimeError):
@@ -53,14 +49,6 @@ def configure_dagster_home() -> str:
     return database_url
 
 
-def _stack(database_url: str, external: bool, mock_started: bool) -> Stack:
-    try:
-        settings = load_settings()
-    except ValueError as error:
-        raise StackError(str(error)) from None
-    return Stack(database_url, external, os.environ[API_URL_ENV], mock_started, settings)
-
-
 @contextmanager
 def local_stack(time_scale: float) -> Iterator[Stack]:
     """Start what is missing (database, mock API), export the environment, stop it on exit.
@@ -70,23 +58,24 @@ def local_stack(time_scale: float) -> Iterator[Stack]:
     """
     external = bool(os.environ.get(DATABASE_URL_ENV))
     database_url = configure_dagster_home()
-    if os.environ.get(API_URL_ENV):
-        for name in CREDENTIAL_ENVS:
-            if not os.environ.get(name):
-                raise StackError(f"{API_URL_ENV} is set, so {name} must be set as well")
-        yield _stack(database_url, external, mock_started=False)
-        return
+    mock_started = not os.environ.get(API_URL_ENV)
+    for name in (EMAIL_ENV, PASSWORD_ENV):
+        if not mock_started and not os.environ.get(name):
+            raise StackError(f"{API_URL_ENV} is set, so {name} must be set as well")
+    with ExitStack() as cleanup:
+        if mock_started:
+            # The mock's own documented test account: credentials live in mock_api, never here.
+            from mock_api import MockProcess
+            from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
-    # The mock's own documented test account: credentials live in mock_api, never in here.
-    from mock_api import MockProcess
-    from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
-
-    with MockProcess(["--time-scale", str(time_scale)]) as mock:
-        os.environ[API_URL_ENV] = mock.url
-        for name, default in zip(CREDENTIAL_ENVS, (DEFAULT_EMAIL, DEFAULT_PASSWORD), strict=True):
-            os.environ.setdefault(name, default)
-        os.environ[TIME_SCALE_ENV] = str(time_scale)
+            mock = cleanup.enter_context(MockProcess(["--time-scale", str(time_scale)]))
+            os.environ[API_URL_ENV] = mock.url
+            cleanup.callback(os.environ.pop, API_URL_ENV, None)
+            os.environ.setdefault(EMAIL_ENV, DEFAULT_EMAIL)
+            os.environ.setdefault(PASSWORD_ENV, DEFAULT_PASSWORD)
+            os.environ[f"{CLIENT_PREFIX}TIME_SCALE"] = str(time_scale)
         try:
-            yield _stack(database_url, external, mock_started=True)
-        finally:
-            os.environ.pop(API_URL_ENV, None)
+            settings = load_settings()
+        except ValueError as error:
+            raise StackError(str(error)) from None
+        yield Stack(database_url, external, os.environ[API_URL_ENV], mock_started, settings)

@@ -1,18 +1,16 @@
-"""The one-line verdict ``make run`` ends with, from the run's events and the database.
+"""The one-line verdict ``make run`` ends with; nothing is estimated: campaign counts come from
+PostgreSQL through the checks' queries, request figures from the client stats the API-facing
+assets record as metadata, check verdicts from the run's check evaluations."""
 
-Campaign counts come from PostgreSQL through the queries the checks use, request figures from
-the client stats the API-facing assets record as metadata, check verdicts from the run's check
-evaluations: nothing is estimated.
-"""
-
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
 
-from mixo_pipeline.ad_platform.settings import ClientSettings
 from mixo_pipeline.names import CHECKS, RAW_PAGES, SYNC_RECORDS
+from mixo_pipeline.settings import Settings
 from mixo_pipeline.storage import quality
 from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle
 from mixo_pipeline.sync.floor import admitted_requests, rate_limit_floor
@@ -24,36 +22,27 @@ API_ASSETS = (RAW_PAGES, SYNC_RECORDS)
 class Summary:
     run_succeeded: bool
     synced: int
-    total: int | None
-    """The listing's ``total``; None when this run stored no listing (it failed before)."""
+    total: int | None  # the listing's total; None when this run stored no listing
     duplicates: int
     checks_passed: list[str]
     checks_failed: list[str]
-    requests: int | None
-    """None when an API-facing asset recorded no figures (its step failed)."""
+    wall_s: float
+    requests: int | None  # this and the next three: None when an API step recorded no figures
     rate_limited: int | None
     retried: int | None
-    wall_s: float
     floor_s: float | None
 
     @property
     def ok(self) -> bool:
         """Only a complete sync with every check passed is a success."""
-        return (
-            self.run_succeeded
-            and bool(self.total)
-            and self.synced == self.total
-            and not self.checks_failed
-            and len(self.checks_passed) == len(CHECKS)
-        )
+        complete = self.run_succeeded and bool(self.total) and self.synced == self.total
+        return complete and not self.checks_failed and len(self.checks_passed) == len(CHECKS)
 
     def line(self) -> str:
         verdict = "Sync complete" if self.ok else "Sync incomplete"
-        synced = (
-            "no campaigns synced (this run stored no listing)"
-            if self.total is None
-            else f"{self.synced}/{self.total} campaigns synced"
-        )
+        synced = f"{self.synced}/{self.total} campaigns synced"
+        if self.total is None:
+            synced = "no campaigns synced (this run stored no listing)"
         evaluated = {name.split(" ", 1)[0] for name in self.checks_passed + self.checks_failed}
         checks = {
             "passed": self.checks_passed,
@@ -73,12 +62,9 @@ class Summary:
 
 
 def summarize(
-    result: dg.ExecuteInProcessResult,
-    engine: sa.Engine,
-    client_id: str,
-    settings: ClientSettings,
-    wall_s: float,
+    result: dg.ExecuteInProcessResult, engine: sa.Engine, settings: Settings, wall_s: float
 ) -> Summary:
+    client_id = settings.client_id
     synced, total, duplicates = 0, None, 0
     try:
         listed_by = load_cycle(engine, client_id).run_id
@@ -105,13 +91,12 @@ def summarize(
     )
 
 
-def _request_figures(result: dg.ExecuteInProcessResult, settings: ClientSettings) -> dict[str, Any]:
+def _request_figures(result: dg.ExecuteInProcessResult, settings: Settings) -> dict[str, Any]:
     """Requests, 429s, retries and the rate-limit floor from the client stats both API-facing
     assets record as numeric metadata; all None when one recorded nothing (its step failed)."""
     found: dict[dg.AssetKey, dict[str, float]] = {}
     for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        if materialization.asset_key in API_ASSETS:
+        if (materialization := event.materialization).asset_key in API_ASSETS:
             found[materialization.asset_key] = {
                 key: entry.value
                 for key, entry in materialization.metadata.items()
@@ -119,17 +104,13 @@ def _request_figures(result: dg.ExecuteInProcessResult, settings: ClientSettings
             }
     if len(found) < len(API_ASSETS):
         return dict.fromkeys(("requests", "rate_limited", "retried", "floor_s"))
-    stats = list(found.values())
-
-    def total(key: str) -> int:
-        return int(sum(s.get(key, 0) for s in stats))
-
-    real = settings.in_real_time()
-    admitted = sum(admitted_requests(s) for s in stats)
+    totals: Counter[str] = sum(map(Counter, found.values()), Counter())
+    real = settings.client.in_real_time()
+    admitted = admitted_requests(totals)
     return {
-        "requests": total("requests_by_endpoint.list") + total("requests_by_endpoint.sync"),
-        "rate_limited": total("rate_limited_429"),
-        "retried": total("retries"),
+        "requests": int(totals["requests_by_endpoint.list"] + totals["requests_by_endpoint.sync"]),
+        "rate_limited": int(totals["rate_limited_429"]),
+        "retried": int(totals["retries"]),
         "floor_s": rate_limit_floor(
             admitted, real.rate_limit_requests, real.rate_limit_period_s, real.sync_latency_s
         ),

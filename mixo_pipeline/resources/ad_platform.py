@@ -5,8 +5,6 @@ rate limiter live in the :class:`~mixo_pipeline.ad_platform.AdPlatformClient` it
 have no defaults: bind them with ``dg.EnvVar``.
 """
 
-from __future__ import annotations
-
 import logging
 from typing import Any
 

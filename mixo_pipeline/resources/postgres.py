@@ -1,5 +1,3 @@
-"""``PostgresResource``: the pipeline's own database (bound from ``DATABASE_URL``)."""
-
 import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
@@ -8,7 +6,7 @@ from mixo_pipeline.database import engine_for
 
 
 class PostgresResource(dg.ConfigurableResource):
-    """The PostgreSQL database holding the campaign tables."""
+    """The PostgreSQL database holding the campaign tables (bound from ``DATABASE_URL``)."""
 
     database_url: str = Field(
         description="SQLAlchemy/libpq URL of the database (env DATABASE_URL); `make run` starts "

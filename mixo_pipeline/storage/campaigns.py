@@ -1,16 +1,14 @@
 """The merge of one account's synced campaigns into the ``campaigns`` table, and its preview."""
 
-from __future__ import annotations
-
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from mixo_pipeline.ad_platform.models import Campaign
+from mixo_pipeline.storage.raw_pages import Cycle, load_cycle
 from mixo_pipeline.storage.schema import campaigns
+from mixo_pipeline.storage.sync_records import successful_syncs
 
 _insert = insert(campaigns)
 _UPSERT = _insert.on_conflict_do_update(
@@ -24,8 +22,6 @@ _UPSERT = _insert.on_conflict_do_update(
     # interleaved moments, and the later merge may carry the older sync.
     where=_insert.excluded.synced_at >= campaigns.c.synced_at,
 ).returning(sa.literal_column("xmax = 0", sa.Boolean))
-# Campaign-number order (campaign_2 before campaign_10) for ids sharing a prefix.
-NUMBER_ORDER = (sa.func.length(campaigns.c.id), campaigns.c.id)
 PREVIEW = ("id", "name", "status", "budget", "impressions", "clicks", "conversions", "synced_at")
 
 
@@ -42,34 +38,33 @@ class Merged:
     live_rows: int
 
 
-def merge_campaigns(
-    engine: sa.Engine,
-    client_id: str,
-    cycle_id: str,
-    synced: Sequence[tuple[Campaign, datetime]],
-    listed_ids: Sequence[str],
-) -> Merged:
-    """Upsert each synced campaign with its ``synced_at`` and soft-delete the unlisted ones, in
-    one transaction (an error leaves the table as it was). A listed campaign whose sync failed
-    keeps its row; one that reappears has ``removed_at`` cleared."""
+def merge_campaigns(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Merged:
+    """Upsert the cycle's synced campaigns and soft-delete the unlisted ones in one transaction
+    (an error leaves the table as it was). ``cycle``: the listing the step stored, even if
+    another run stored a newer one since (default: the stored one, validated first). A listed
+    campaign whose sync failed keeps its row; a reappearing one has ``removed_at`` cleared."""
+    cycle = cycle or load_cycle(engine, client_id)
+    listed = cycle.campaigns()
+    synced_at = successful_syncs(engine, client_id, cycle.cycle_id)
     now = datetime.now(UTC)
-    ours = {"client_id": client_id, "cycle_id": cycle_id, "first_seen_at": now, "removed_at": None}
+    ours = dict(client_id=client_id, cycle_id=cycle.cycle_id, first_seen_at=now, removed_at=None)
     rows = [
-        {**campaign.model_dump(), **ours, "synced_at": synced_at, "last_seen_at": now}
-        for campaign, synced_at in synced
+        {**c.model_dump(), **ours, "synced_at": synced_at[c.id], "last_seen_at": now}
+        for c in listed
+        if c.id in synced_at
     ]
     live = sa.and_(campaigns.c.client_id == client_id, campaigns.c.removed_at.is_(None))
     with engine.begin() as conn:
         flags = conn.execute(_UPSERT, rows).scalars().all() if rows else []
         removed = conn.execute(
             sa.update(campaigns)
-            .where(live, campaigns.c.id.not_in(sorted(set(listed_ids))))
+            .where(live, campaigns.c.id.not_in(sorted({c.id for c in listed})))
             .values(removed_at=now)
         ).rowcount
         live_rows = conn.scalar(sa.select(sa.func.count()).where(live)) or 0
     return Merged(
-        cycle_id=cycle_id,
-        listed=len(listed_ids),
+        cycle_id=cycle.cycle_id,
+        listed=len(listed),
         written=len(rows),
         inserted=sum(flags),
         updated=len(flags) - sum(flags),
@@ -80,12 +75,13 @@ def merge_campaigns(
 
 
 def preview(engine: sa.Engine, client_id: str, limit: int = 10) -> list[sa.RowMapping]:
-    """The account's first live rows, for the asset's metadata."""
+    """The account's first live rows for the asset's metadata, in campaign-number order
+    (campaign_2 before campaign_10)."""
     c = campaigns.c
     query = (
         sa.select(*(c[name] for name in PREVIEW))
         .where(c.client_id == client_id, c.removed_at.is_(None))
-        .order_by(*NUMBER_ORDER)
+        .order_by(sa.func.length(c.id), c.id)
         .limit(limit)
     )
     with engine.connect() as conn:

@@ -1,8 +1,6 @@
 """The SQL behind the asset checks: completeness, uniqueness and validity of one account's data,
 read from PostgreSQL (never the step's output), so a check judges what users query."""
 
-from __future__ import annotations
-
 from collections import Counter
 from dataclasses import dataclass
 
@@ -14,7 +12,7 @@ from mixo_pipeline.storage.schema import campaign_sync_records, campaigns
 
 
 def natural_key(campaign_id: str) -> tuple[int, str]:
-    """Campaign-number order, as :data:`~mixo_pipeline.storage.campaigns.NUMBER_ORDER`."""
+    """Campaign-number order (campaign_2 before campaign_10), as the preview sorts."""
     return len(campaign_id), campaign_id
 
 
@@ -36,20 +34,12 @@ def completeness(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) 
     overlapping run wrote a sync at least as recent over it since; an older row does not."""
     cycle = cycle or load_cycle(engine, client_id)
     c, r = campaigns.c, campaign_sync_records.c
-    this_sync = sa.and_(
-        r.client_id == c.client_id,
-        r.campaign_id == c.id,
-        r.cycle_id == cycle.cycle_id,
-        r.success.is_(True),
-    )
+    at_least_as_recent = c.synced_at >= sa.func.coalesce(r.synced_at, r.recorded_at)
     query = (
         sa.select(c.id)
-        .join(campaign_sync_records, this_sync)
-        .where(c.client_id == client_id, c.removed_at.is_(None))
-        .where(
-            (c.cycle_id == cycle.cycle_id)
-            | (c.synced_at >= sa.func.coalesce(r.synced_at, r.recorded_at))
-        )
+        .join(campaign_sync_records, (r.client_id == c.client_id) & (r.campaign_id == c.id))
+        .where(c.client_id == client_id, c.removed_at.is_(None), r.success.is_(True))
+        .where(r.cycle_id == cycle.cycle_id, (c.cycle_id == cycle.cycle_id) | at_least_as_recent)
     )
     with engine.connect() as conn:
         synced = set(conn.scalars(query))
@@ -70,11 +60,9 @@ class Uniqueness:
 def uniqueness(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Uniqueness:
     """Duplicate ``(client_id, id)`` rows (the primary key forbids them; asked anyway, so a
     schema change cannot make them silent), and ids repeated across ``cycle``'s pages."""
+    c = campaigns.c
     query = (
-        sa.select(campaigns.c.id)
-        .where(campaigns.c.client_id == client_id)
-        .group_by(campaigns.c.id)
-        .having(sa.func.count() > 1)
+        sa.select(c.id).where(c.client_id == client_id).group_by(c.id).having(sa.func.count() > 1)
     )
     with engine.connect() as conn:
         table_duplicates = sorted(conn.scalars(query), key=natural_key)

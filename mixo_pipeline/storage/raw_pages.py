@@ -1,7 +1,5 @@
 """``raw_campaign_pages``: an account's last listing, verbatim, and the sync cycle it belongs to."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,8 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from mixo_pipeline.ad_platform.errors import PaginationError
 from mixo_pipeline.ad_platform.models import Campaign, CampaignPage, parse_campaign_page
+from mixo_pipeline.ad_platform.pagination import PageGuard
 from mixo_pipeline.storage.schema import raw_campaign_pages as table
 
 
@@ -34,32 +32,21 @@ class Cycle:
     def listed_ids(self) -> list[str]:
         """Every id listed, in order, repeats kept; malformed items skipped (the checks count
         ids; :meth:`campaigns` judges the data)."""
-        ids: list[str] = []
-        for _, body in self.pages:
-            data = body.get("data") if isinstance(body, dict) else None
-            for item in data if isinstance(data, list) else ():
-                if isinstance(item, dict) and isinstance(item.get("id"), str):
-                    ids.append(item["id"])
-        return ids
+        bodies = [body for _, body in self.pages if isinstance(body, dict)]
+        pages = [body["data"] for body in bodies if isinstance(body.get("data"), list)]
+        items = [item for page in pages for item in page if isinstance(item, dict)]
+        return [item["id"] for item in items if isinstance(item.get("id"), str)]
 
     def campaigns(self) -> tuple[Campaign, ...]:
         """The listing's campaigns: as the client validated them, or else the stored bodies
-        parsed by the same parser (errors name page, campaign and field). An id listed twice is
-        refused, not guessed at (the client's page guard does it for live listings)."""
+        parsed and guarded as the client does (errors name page, campaign and field)."""
         if self.validated is not None:
             return self.validated
-        first_page: dict[str, int] = {}
-        campaigns: list[Campaign] = []
-        for number, body in self.pages:
-            for campaign in parse_campaign_page(body, number).campaigns:
-                if campaign.id in first_page:
-                    raise PaginationError(
-                        f"stored campaigns page {number}: campaign {campaign.id!r} already "
-                        f"listed on page {first_page[campaign.id]}; refusing to guess"
-                    )
-                first_page[campaign.id] = number
-                campaigns.append(campaign)
-        return tuple(campaigns)
+        guard = PageGuard()
+        pages = [parse_campaign_page(body, number) for number, body in self.pages]
+        for page in pages:
+            guard.check(page)
+        return tuple(campaign for page in pages for campaign in page.campaigns)
 
 
 def replace_raw_pages(
@@ -94,14 +81,12 @@ def replace_raw_pages(
         conn.execute(sa.delete(table).where(table.c.client_id == client_id))
         if rows:
             conn.execute(insert(table), rows)
-    total = pages[-1].total if pages else 0
-    validated = tuple(campaign for page in pages for campaign in page.campaigns)
     stored = tuple((page.page, page.raw) for page in pages)
-    return Cycle(client_id, cycle_id, run_id, total, stored, validated)
+    validated = tuple(campaign for page in pages for campaign in page.campaigns)
+    return Cycle(client_id, cycle_id, run_id, pages[-1].total if pages else 0, stored, validated)
 
 
 def load_cycle(engine: sa.Engine, client_id: str) -> Cycle:
-    """The account's stored listing."""
     t = table.c
     query = sa.select(t.cycle_id, t.run_id, t.page, t.total, t.body).where(t.client_id == client_id)
     with engine.connect() as conn:

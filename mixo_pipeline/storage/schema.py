@@ -1,10 +1,6 @@
-"""The three tables of the ad platform assets (SQLAlchemy Core), keyed by ``client_id`` first:
-one ad account is one Dagster partition, and every write is scoped to one account in one
-transaction. All data lives here, never on a worker's disk, so any worker can run any step.
-Each table's comment is also its asset's description.
-"""
-
-from __future__ import annotations
+"""The ad platform assets' three tables (SQLAlchemy Core), keyed by ``client_id`` first: one ad
+account is one Dagster partition, every write is scoped to one account in one transaction, and no
+data lives on a worker's disk. Each table's comment is also its asset's description."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB

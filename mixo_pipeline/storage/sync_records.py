@@ -1,7 +1,5 @@
 """``campaign_sync_records``: the per-cycle checkpoint of sync calls."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -12,15 +10,16 @@ from sqlalchemy.dialects.postgresql import insert
 from mixo_pipeline.ad_platform.models import SyncResult
 from mixo_pipeline.storage.schema import campaign_sync_records as records
 
+r = records.c
 _insert = insert(records)
 # A success is never overwritten by a later failure in the same cycle: work done only grows.
 _RECORD = _insert.on_conflict_do_update(
-    index_elements=[records.c.client_id, records.c.cycle_id, records.c.campaign_id],
+    index_elements=[r.client_id, r.cycle_id, r.campaign_id],
     set_={
         name: _insert.excluded[name]
         for name in ("success", "synced_at", "attempts", "error", "run_id", "recorded_at")
     },
-    where=records.c.success.is_(False),
+    where=r.success.is_(False),
 )
 
 
@@ -38,11 +37,8 @@ def record_results(
 def successful_syncs(engine: sa.Engine, client_id: str, cycle_id: str) -> dict[str, datetime]:
     """``campaign_id -> synced_at`` of the cycle's successful syncs (when the API left out
     ``synced_at``, when we recorded it)."""
-    synced_at = sa.func.coalesce(records.c.synced_at, records.c.recorded_at)
-    query = sa.select(records.c.campaign_id, synced_at).where(
-        records.c.client_id == client_id,
-        records.c.cycle_id == cycle_id,
-        records.c.success.is_(True),
+    query = sa.select(r.campaign_id, sa.func.coalesce(r.synced_at, r.recorded_at)).where(
+        r.client_id == client_id, r.cycle_id == cycle_id, r.success.is_(True)
     )
     with engine.connect() as conn:
         return dict(conn.execute(query).all())
@@ -56,7 +52,7 @@ def succeeded_ids(engine: sa.Engine, client_id: str, cycle_id: str) -> set[str]:
 def succeeded_in_run(engine: sa.Engine, client_id: str, run_id: str) -> int:
     """How many campaigns run ``run_id`` has synced successfully so far, in whatever cycle."""
     query = sa.select(sa.func.count()).where(
-        records.c.client_id == client_id, records.c.run_id == run_id, records.c.success.is_(True)
+        r.client_id == client_id, r.run_id == run_id, r.success.is_(True)
     )
     with engine.connect() as conn:
         return conn.scalar(query) or 0
@@ -64,8 +60,8 @@ def succeeded_in_run(engine: sa.Engine, client_id: str, run_id: str) -> int:
 
 def first_recorded_at(engine: sa.Engine, client_id: str, cycle_id: str) -> datetime | None:
     """When the cycle's first sync result was recorded (its age); ``None`` if it has none."""
-    query = sa.select(sa.func.min(records.c.recorded_at)).where(
-        records.c.client_id == client_id, records.c.cycle_id == cycle_id
+    query = sa.select(sa.func.min(r.recorded_at)).where(
+        r.client_id == client_id, r.cycle_id == cycle_id
     )
     with engine.connect() as conn:
         return conn.scalar(query)

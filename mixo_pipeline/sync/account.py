@@ -1,13 +1,11 @@
-"""One account's work, as plain functions: list its campaigns, sync them, merge them.
+"""One account's API work, as plain functions: list its campaigns and sync them.
 
 Each sync result is written the moment it arrives (one small transaction), so a run killed
 half-way loses at most the calls in flight, and the run that continues the cycle skips the rest.
 """
 
-from __future__ import annotations
-
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -15,9 +13,8 @@ import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.client import AdPlatformClient
 from mixo_pipeline.ad_platform.models import CampaignPage
-from mixo_pipeline.storage.campaigns import Merged, merge_campaigns
-from mixo_pipeline.storage.raw_pages import Cycle, load_cycle, replace_raw_pages
-from mixo_pipeline.storage.sync_records import record_results, succeeded_ids, successful_syncs
+from mixo_pipeline.storage.raw_pages import Cycle, replace_raw_pages
+from mixo_pipeline.storage.sync_records import record_results, succeeded_ids
 
 _SHOWN_FAILURES = 20
 
@@ -50,17 +47,12 @@ class IncompleteSyncError(RuntimeError):
 
 
 def list_account(
-    engine: sa.Engine,
-    client: AdPlatformClient,
-    client_id: str,
-    cycle_id: str,
-    run_id: str,
-    *,
-    sync: bool,
+    engine: sa.Engine, client: AdPlatformClient, cycle_id: str, run_id: str, *, sync: bool
 ) -> tuple[Cycle, SyncOutcome | None]:
     """List the account, storing the pages in ``cycle_id`` once the listing is complete (one
     that fails part-way leaves the previous listing). With ``sync``, each page's campaigns are
     synced as it arrives, so the rate budget is not idle while a page is slow."""
+    client_id = client.account.client_id
     pages: list[CampaignPage] = []
     stored: list[Cycle] = []
 
@@ -71,31 +63,17 @@ def list_account(
         stored.append(replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id))
 
     ids = listed()
-    outcome = sync_listed(engine, client, client_id, cycle_id, run_id, ids) if sync else None
-    for _ in ids:  # the listing, when no sync consumed it
-        pass
+    outcome = sync_listed(engine, client, cycle_id, run_id, ids) if sync else None
+    deque(ids, maxlen=0)  # the rest of the listing, when no sync consumed it
     return stored[0], outcome
 
 
-def sync_stored(
-    engine: sa.Engine, client: AdPlatformClient, client_id: str, run_id: str
-) -> SyncOutcome:
-    """Sync the stored listing's campaigns not yet done in its cycle (no new listing)."""
-    cycle = load_cycle(engine, client_id)
-    ids = [campaign.id for campaign in cycle.campaigns()]
-    return sync_listed(engine, client, client_id, cycle.cycle_id, run_id, ids)
-
-
 def sync_listed(
-    engine: sa.Engine,
-    client: AdPlatformClient,
-    client_id: str,
-    cycle_id: str,
-    run_id: str,
-    listed: Iterable[str],
+    engine: sa.Engine, client: AdPlatformClient, cycle_id: str, run_id: str, listed: Iterable[str]
 ) -> SyncOutcome:
     """Sync the ids of ``listed`` (consumed lazily: it may be a listing in progress) that have
     no successful record in ``cycle_id``, recording each result as it arrives."""
+    client_id = client.account.client_id
     done = succeeded_ids(engine, client_id, cycle_id)
     seen = Counter[bool]()
 
@@ -123,14 +101,3 @@ def sync_listed(
         wall_s=round(time.monotonic() - started, 3),
         failures=failures,
     )
-
-
-def merge_account(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Merged:
-    """Upsert the cycle's synced campaigns and soft-delete the unlisted ones. ``cycle`` is the
-    listing the step stored (merged even if another run stored a newer one since); by default
-    the stored one, validated before the merge starts, so bad data leaves the table as it was."""
-    cycle = cycle or load_cycle(engine, client_id)
-    campaigns = cycle.campaigns()
-    synced_at = successful_syncs(engine, client_id, cycle.cycle_id)
-    synced = [(c, synced_at[c.id]) for c in campaigns if c.id in synced_at]
-    return merge_campaigns(engine, client_id, cycle.cycle_id, synced, [c.id for c in campaigns])

@@ -7,8 +7,6 @@ re-execution its root run's ("re-execute from failure"). A new run resumes the s
 is unfinished and its first record younger than ``max_age``; otherwise it starts its own.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -64,10 +62,8 @@ def choose_cycle(
         return choice(run_id, f"cycle {last} synced nothing: a new cycle")
     age = (now or datetime.now(UTC)) - started
     unfinished = f"cycle {last} has {missing} of {len(listed)} campaigns unsynced"
+    ago = f"started {age.total_seconds():.0f} s ago"
     if age >= max_age:
-        return choice(
-            run_id,
-            f"{unfinished} but started {age.total_seconds():.0f} s ago, not less than the "
-            f"{max_age.total_seconds():.0f} s resume limit: a new cycle",
-        )
-    return choice(last, f"{unfinished}, started {age.total_seconds():.0f} s ago: resuming it")
+        limit = f"not less than the {max_age.total_seconds():.0f} s resume limit"
+        return choice(run_id, f"{unfinished} but {ago}, {limit}: a new cycle")
+    return choice(last, f"{unfinished}, {ago}: resuming it")

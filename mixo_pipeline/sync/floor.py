@@ -5,12 +5,7 @@ before the last one starts, and the last sync still takes its latency. Efficienc
 ``benchmarks/`` uses the same formula, so their figures and the UI's compare directly.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
-
-_RATE_LIMITED_ENDPOINTS = ("list", "sync")
-_NOT_COUNTED = ("401", "429")
 
 
 def admitted_requests(stats: Mapping[str, int | float]) -> int:
@@ -19,13 +14,11 @@ def admitted_requests(stats: Mapping[str, int | float]) -> int:
     before the limit). Requests that then failed with 503 or timed out do count."""
     return sum(
         int(stats.get(f"requests_by_endpoint.{endpoint}", 0))
-        - sum(int(stats.get(f"requests.{endpoint}.{status}", 0)) for status in _NOT_COUNTED)
-        for endpoint in _RATE_LIMITED_ENDPOINTS
+        - sum(int(stats.get(f"requests.{endpoint}.{status}", 0)) for status in ("401", "429"))
+        for endpoint in ("list", "sync")
     )
 
 
 def rate_limit_floor(admitted: int, limit: int, window_s: float, sync_latency_s: float) -> float:
     """Seconds the platform's limit forces ``admitted`` requests to take at minimum."""
-    if admitted <= 0:
-        return 0.0
-    return (admitted - 1) // limit * window_s + sync_latency_s
+    return (admitted - 1) // limit * window_s + sync_latency_s if admitted > 0 else 0.0

@@ -368,7 +368,7 @@ def test_consistent_listing_passes() -> None:
         raw_page(1, list(range(1, 11)), total=15, has_more=True),
         raw_page(2, list(range(11, 16)), total=15, has_more=False),
     )
-    assert guard.campaigns_seen == 15
+    assert len(guard._seen) == 15
 
 
 def test_empty_page_with_has_more_is_an_error() -> None:

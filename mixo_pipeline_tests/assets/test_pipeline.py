@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from mixo_pipeline.storage import campaigns
 from mixo_pipeline.storage.schema import campaign_sync_records, raw_campaign_pages
-from mixo_pipeline.sync import account
 from mock_api import MockConfig
 
 from .conftest import check_results, materialization_metadata, pipeline_on, raw_campaign
@@ -117,7 +117,7 @@ def test_overlapping_runs_keep_the_newer_sync_of_every_campaign(
     syncs and merges it again. A's merge then carries older syncs: every row keeps B's."""
     config = MockConfig(time_scale=FAST, seed=9, campaigns=20, error_rate=0, hang_rate=0)
     with pipeline_on(config, monkeypatch, assets_database_url, pg) as pipeline:
-        merge_account = account.merge_account
+        merge_campaigns = campaigns.merge_campaigns
         overlapping: list[dg.ExecuteInProcessResult] = []
 
         def merge_after_an_overlapping_run(*args: Any) -> Any:
@@ -125,9 +125,9 @@ def test_overlapping_runs_keep_the_newer_sync_of_every_campaign(
                 overlapping.append(None)  # type: ignore[arg-type]  # B's own merge: no third run
                 with ThreadPoolExecutor(max_workers=1) as other_worker:
                     overlapping[0] = other_worker.submit(pipeline.run).result()
-            return merge_account(*args)
+            return merge_campaigns(*args)
 
-        monkeypatch.setattr(account, "merge_account", merge_after_an_overlapping_run)
+        monkeypatch.setattr(campaigns, "merge_campaigns", merge_after_an_overlapping_run)
         first = pipeline.run()
         second = overlapping[0]
         assert first.success and second.success

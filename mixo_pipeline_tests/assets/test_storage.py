@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from mixo_pipeline.ad_platform.models import Campaign, SyncResult
+from mixo_pipeline.ad_platform.models import Account, SyncResult
 from mixo_pipeline.storage import quality
 from mixo_pipeline.storage.campaigns import Merged, merge_campaigns
 from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle, replace_raw_pages
 from mixo_pipeline.storage.schema import campaigns, create_schema
 from mixo_pipeline.storage.sync_records import record_results, succeeded_ids, successful_syncs
-from mixo_pipeline.sync.account import merge_account, sync_listed
+from mixo_pipeline.sync.account import sync_listed
 
 from .conftest import make_pages, raw_campaign
 
@@ -27,7 +27,7 @@ def _merge(pg: sa.Engine, client_id: str, cycle: str, ns: range) -> Merged:
     replace_raw_pages(pg, client_id, cycle, make_pages([raw_campaign(n) for n in ns]))
     synced = [SyncResult(f"campaign_{n}", True, 1, SYNCED_AT) for n in ns]
     record_results(pg, client_id, cycle, cycle, synced)
-    return merge_account(pg, client_id)
+    return merge_campaigns(pg, client_id)
 
 
 def test_schema_creation_is_idempotent(pg: sa.Engine) -> None:
@@ -84,6 +84,8 @@ def test_each_sync_result_is_recorded_before_the_next_arrives(pg: sa.Engine) -> 
     stored_when_yielding: list[set[str]] = []
 
     class Client:
+        account = Account("acme", "http://unused", "ops@acme.test", "unused")
+
         def sync_campaigns(self, ids: Iterable[str]) -> Iterator[SyncResult]:
             for campaign_id in ids:
                 stored_when_yielding.append(succeeded_ids(pg, "acme", "c1"))
@@ -91,7 +93,7 @@ def test_each_sync_result_is_recorded_before_the_next_arrives(pg: sa.Engine) -> 
 
     record_results(pg, "acme", "c1", "r0", [SyncResult("campaign_1", True, 1, SYNCED_AT)])
     ids = [f"campaign_{n}" for n in range(1, 6)]
-    outcome = sync_listed(pg, Client(), "acme", "c1", "r1", iter(ids))  # type: ignore[arg-type]
+    outcome = sync_listed(pg, Client(), "c1", "r1", iter(ids))  # type: ignore[arg-type]
 
     done = {"campaign_1", "campaign_2", "campaign_3"}
     assert stored_when_yielding == [{"campaign_1"}, {"campaign_1", "campaign_2"}, done, done]
@@ -120,9 +122,10 @@ def test_merge_failure_leaves_previous_contents(pg: sa.Engine) -> None:
     _merge(pg, "acme", "c1", range(1, 4))
     with pg.connect() as conn:
         before = conn.execute(sa.select(campaigns).order_by(campaigns.c.id)).all()
-    too_big = Campaign.model_validate(raw_campaign(1, budget=10**20))
+    replace_raw_pages(pg, "acme", "c2", make_pages([raw_campaign(1, budget=10**20)]))
+    record_results(pg, "acme", "c2", "c2", [SyncResult("campaign_1", True, 1, SYNCED_AT)])
     with pytest.raises(sa.exc.DataError):
-        merge_campaigns(pg, "acme", "c2", [(too_big, SYNCED_AT)], ["campaign_1"])
+        merge_campaigns(pg, "acme")
     with pg.connect() as conn:
         assert conn.execute(sa.select(campaigns).order_by(campaigns.c.id)).all() == before
 
@@ -171,7 +174,7 @@ def test_a_step_merges_and_checks_its_own_listing_after_another_run_stored_a_new
     record_results(pg, "acme", "run-a", "run-a", synced)
     replace_raw_pages(pg, "acme", "run-b", pages)
 
-    outcome = merge_account(pg, "acme", a_listing)
+    outcome = merge_campaigns(pg, "acme", a_listing)
     assert (outcome.cycle_id, outcome.written) == ("run-a", 12)
     assert quality.completeness(pg, "acme", a_listing).passed
     assert quality.uniqueness(pg, "acme", a_listing).passed
@@ -184,7 +187,7 @@ def test_a_step_merges_and_checks_its_own_listing_after_another_run_stored_a_new
         SyncResult(f"campaign_{n}", True, 1, SYNCED_AT + timedelta(minutes=1)) for n in range(1, 13)
     ]
     record_results(pg, "acme", "run-b", "run-b", newer)
-    merge_account(pg, "acme")
+    merge_campaigns(pg, "acme")
     assert quality.completeness(pg, "acme", a_listing).passed
     assert quality.completeness(pg, "acme").passed
 
@@ -212,8 +215,8 @@ def test_a_merge_never_replaces_a_newer_sync_with_an_older_one(pg: sa.Engine) ->
         [SyncResult("campaign_1", True, 1, earlier), SyncResult("campaign_2", True, 1, later)],
     )
 
-    first = merge_account(pg, "acme", a_listing)
-    second = merge_account(pg, "acme", b_listing)
+    first = merge_campaigns(pg, "acme", a_listing)
+    second = merge_campaigns(pg, "acme", b_listing)
     assert (first.inserted, first.updated, first.kept_newer) == (2, 0, 0)
     assert (second.inserted, second.updated, second.kept_newer) == (0, 1, 1)
     with pg.connect() as conn:

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.errors import PaginationError, ResponseValidationError
 from mixo_pipeline.ad_platform.models import SyncResult
+from mixo_pipeline.storage.campaigns import merge_campaigns
 from mixo_pipeline.storage.raw_pages import replace_raw_pages
 from mixo_pipeline.storage.schema import raw_campaign_pages
 from mixo_pipeline.storage.sync_records import record_results
-from mixo_pipeline.sync.account import merge_account
 
 from .conftest import make_pages, raw_campaign, table_text
 
@@ -39,7 +39,7 @@ def test_a_bad_stored_page_fails_the_merge_and_keeps_the_table(
     pg: sa.Engine, corrupt: Any, fragments: list[str]
 ) -> None:
     _store_and_sync(pg, "c1", [raw_campaign(n) for n in ALL])
-    merge_account(pg, "acme")
+    merge_campaigns(pg, "acme")
     before = table_text(pg)
     items = [raw_campaign(n) for n in range(1, 14)]
     _store_and_sync(pg, "c2", items)
@@ -52,7 +52,7 @@ def test_a_bad_stored_page_fails_the_merge_and_keeps_the_table(
             .values(body=page_2)
         )
     with pytest.raises(ResponseValidationError) as error:
-        merge_account(pg, "acme")
+        merge_campaigns(pg, "acme")
     for fragment in fragments:
         assert fragment in str(error.value), str(error.value)
     assert table_text(pg) == before
@@ -60,11 +60,11 @@ def test_a_bad_stored_page_fails_the_merge_and_keeps_the_table(
 
 def test_an_id_repeated_across_stored_pages_is_refused(pg: sa.Engine) -> None:
     _store_and_sync(pg, "c1", [raw_campaign(n) for n in ALL])
-    merge_account(pg, "acme")
+    merge_campaigns(pg, "acme")
     before = table_text(pg)
     items = [raw_campaign(n) for n in ALL]
     items[11] = raw_campaign(3)
     _store_and_sync(pg, "c2", items)
     with pytest.raises(PaginationError, match=r"page 2: campaign 'campaign_3' already listed on"):
-        merge_account(pg, "acme")
+        merge_campaigns(pg, "acme")
     assert table_text(pg) == before

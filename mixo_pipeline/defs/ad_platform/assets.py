@@ -1,13 +1,10 @@
 """The sync of one ad account as three assets: raw pages → sync records → ``campaigns`` table.
 
-One multi-asset step computes them and the checks on ``campaigns``, account by account: an
-account's stages then its checks run in one thread (one login, one rate budget), the step's
-accounts side by side, each reported on its own (:mod:`.per_account`). The assets stay
+One multi-asset step computes them and the checks on ``campaigns`` for each of its accounts
+(:mod:`.per_account`: one thread, one login and one rate budget per account). The assets stay
 selectable apart (``can_subset``): ``campaigns`` alone re-merges the stored cycle without the API.
-Each stage reads its upstream's rows back from PostgreSQL, so any worker can run any step.
 """
 
-import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -25,14 +22,11 @@ from mixo_pipeline.defs.ad_platform.per_account import Metadata, StageResult
 from mixo_pipeline.defs.operations import cadence
 from mixo_pipeline.resources.ad_platform import AdPlatformResource
 from mixo_pipeline.resources.postgres import PostgresResource
-from mixo_pipeline.storage import schema
-from mixo_pipeline.storage.campaigns import preview
-from mixo_pipeline.storage.raw_pages import Cycle
+from mixo_pipeline.storage import campaigns, schema
+from mixo_pipeline.storage.raw_pages import Cycle, load_cycle
 from mixo_pipeline.sync import account
-from mixo_pipeline.sync.cycle import CycleChoice, choose_cycle
+from mixo_pipeline.sync.cycle import choose_cycle
 from mixo_pipeline.sync.floor import admitted_requests, rate_limit_floor
-
-log = logging.getLogger(__name__)
 
 # Whole-step retries on top of the client's per-request ones, for what those cannot absorb (a
 # worker restart, a database failover, an outage longer than the request budget).
@@ -42,15 +36,13 @@ RETRY_POLICY = dg.RetryPolicy(
 
 
 def _table_metadata(table: sa.Table) -> dict[str, Any]:
-    """The table's name and column schema for the UI, derived from its definition."""
     columns = [
         dg.TableColumn(
             name=column.name,
             type=str(column.type.compile(dialect=postgresql.dialect())),
             description=column.comment,
             constraints=dg.TableColumnConstraints(
-                nullable=bool(column.nullable) and not column.primary_key,
-                other=["primary key"] if column.primary_key else [],
+                nullable=column.nullable, other=["primary key"] if column.primary_key else []
             ),
         )
         for column in table.columns
@@ -87,7 +79,7 @@ def _specs() -> list[dg.AssetSpec]:
 @dg.multi_asset(
     name=names.SYNC_STEP,
     specs=_specs(),
-    check_specs=[check.spec for check in CHECKS],
+    check_specs=[spec for spec, _ in CHECKS],
     partitions_def=names.ACCOUNTS_PARTITIONS,
     backfill_policy=cadence.accounts_backfill_policy(),
     retry_policy=RETRY_POLICY,
@@ -100,7 +92,7 @@ def sync_ad_accounts(
     """List, sync and store the campaigns of every account (partition) of the step, then check."""
     engine = postgres.get_engine()
     resolve_account = account_resolver(ad_platform.account())
-    selected = [key for key in names.STAGES if key in context.selected_asset_keys]
+    selected = context.selected_asset_keys
     run, max_age = context.run, cadence.cycle_resume_max_age()
     # The listing each account's step stored: its merge and checks judge exactly that, even if
     # an overlapping run stores a newer one meanwhile. Accounts not listed use the stored one.
@@ -119,21 +111,30 @@ def sync_ad_accounts(
                 parent_run_id=run.parent_run_id,
                 max_age=max_age,
             )
-            log.info("account %r: cycle %s (%s)", client_id, choice.cycle_id, choice.reason)
             sync = names.SYNC_RECORDS in selected
             cycle, synced = account.list_account(
-                engine, client, client_id, choice.cycle_id, run.run_id, sync=sync
+                engine, client, choice.cycle_id, run.run_id, sync=sync
             )
             listed[client_id] = cycle
-            stats = {} if sync else _delta(client.stats.as_metadata(), before)
-            yield names.RAW_PAGES, {**_pages_metadata(cycle, choice), **stats}
-        else:
-            synced = account.sync_stored(engine, client, client_id, run.run_id)
+            metadata = {
+                "pages": len(cycle.pages),
+                "campaigns": len(cycle.campaigns()),
+                "total_reported": cycle.total,
+                "dagster/row_count": len(cycle.pages),
+                "cycle_id": choice.cycle_id,
+                "cycle_resumed": choice.resumed,
+                "cycle_choice": choice.reason,
+            }
+            yield names.RAW_PAGES, metadata if sync else {**metadata, **_delta(client, before)}
+        else:  # sync the stored listing's campaigns not yet done in its cycle
+            stored = load_cycle(engine, client_id)
+            ids = [campaign.id for campaign in stored.campaigns()]
+            synced = account.sync_listed(engine, client, stored.cycle_id, run.run_id, ids)
         if synced is not None:
             if synced.failed:
                 raise account.IncompleteSyncError(client_id, synced)
-            stats = _delta(client.stats.as_metadata(), before)
-            yield names.SYNC_RECORDS, _sync_metadata(synced, stats, ad_platform.client)
+            stats = _delta(client, before)
+            yield names.SYNC_RECORDS, _sync_metadata(synced, stats, client.settings)
 
     def stages(client_id: str) -> Iterator[StageResult]:
         if names.RAW_PAGES in selected or names.SYNC_RECORDS in selected:
@@ -142,38 +143,32 @@ def sync_ad_accounts(
             with ad_platform.get_client(resolve_account(client_id)) as client:
                 yield from api_stages(client, client_id)
         if names.CAMPAIGNS in selected:
-            yield names.CAMPAIGNS, _merge_metadata(engine, client_id, listed.get(client_id))
+            merged = campaigns.merge_campaigns(engine, client_id, listed.get(client_id))
+            counts = ("inserted", "updated", "kept_newer", "removed", "written")
+            metadata = {
+                "dagster/row_count": merged.live_rows,
+                **{f"rows_{name}": getattr(merged, name) for name in counts},
+                "listed": merged.listed,
+                "cycle_id": merged.cycle_id,
+                "preview": _markdown(campaigns.preview(engine, client_id)),
+            }
+            yield names.CAMPAIGNS, metadata
 
     checks = [
-        (check.spec, lambda key, check=check: check.evaluate(engine, key, listed.get(key)))
-        for check in CHECKS
-        if check.spec.key in context.selected_asset_check_keys
+        (spec, lambda key, evaluate=evaluate: evaluate(engine, key, listed.get(key)))
+        for spec, evaluate in CHECKS
+        if spec.key in context.selected_asset_check_keys
     ]
     yield from per_account.materialize_per_account(context, stages, checks)
 
 
-def _pages_metadata(cycle: Cycle, choice: CycleChoice) -> Metadata:
-    return {
-        "pages": len(cycle.pages),
-        "campaigns": len(cycle.campaigns()),
-        "total_reported": cycle.total,
-        "dagster/row_count": len(cycle.pages),
-        "cycle_id": choice.cycle_id,
-        "cycle_resumed": choice.resumed,
-        "cycle_choice": choice.reason,
-    }
-
-
 def _sync_metadata(
-    outcome: account.SyncOutcome, stats: Mapping[str, float], client: ClientSettings
+    outcome: account.SyncOutcome, stats: Mapping[str, float], settings: ClientSettings
 ) -> Metadata:
     """The outcome's counts, the rate-limit floor and efficiency, and the client's figures."""
-    real = client.in_real_time()
+    real, admitted = settings.in_real_time(), admitted_requests(stats)
     floor = rate_limit_floor(
-        admitted_requests(stats),
-        real.rate_limit_requests,
-        real.rate_limit_period_s,
-        real.sync_latency_s,
+        admitted, real.rate_limit_requests, real.rate_limit_period_s, real.sync_latency_s
     )
     return {
         **{name: value for name, value in asdict(outcome).items() if name != "failures"},
@@ -184,20 +179,9 @@ def _sync_metadata(
     }
 
 
-def _merge_metadata(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> Metadata:
-    merged = account.merge_account(engine, client_id, cycle)
-    counts = ("inserted", "updated", "kept_newer", "removed", "written")
-    return {
-        "dagster/row_count": merged.live_rows,
-        **{f"rows_{name}": getattr(merged, name) for name in counts},
-        "listed": merged.listed,
-        "cycle_id": merged.cycle_id,
-        "preview": _markdown(preview(engine, client_id)),
-    }
-
-
-def _delta(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
+def _delta(client: AdPlatformClient, before: Mapping[str, float]) -> dict[str, float]:
     """The client's counters for one stage: what changed since ``before``."""
+    after = client.stats.as_metadata()
     return {key: round(value - before.get(key, 0), 3) for key, value in after.items()}
 
 

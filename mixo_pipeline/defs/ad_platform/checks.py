@@ -4,11 +4,8 @@ Declared on the sync step rather than as check steps of their own, so each accou
 in its thread the moment its rows are merged. A check's description is its function's docstring.
 """
 
-from __future__ import annotations
-
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import dagster as dg
 import sqlalchemy as sa
@@ -20,16 +17,11 @@ from mixo_pipeline.storage.raw_pages import Cycle
 SHOWN_IDS = 20
 Evaluate = Callable[[sa.Engine, str, Cycle | None], dg.AssetCheckResult]
 """Evaluates one account: engine, client id, the listing the step merged (``None``: stored)."""
+CHECKS: list[tuple[dg.AssetCheckSpec, Evaluate]] = []
 
 
-@dataclass(frozen=True)
-class CampaignCheck:
-    spec: dg.AssetCheckSpec
-    evaluate: Evaluate
-
-
-def _check(name: str, *, blocking: bool) -> Callable[[Evaluate], CampaignCheck]:
-    def declare(evaluate: Evaluate) -> CampaignCheck:
+def _check(name: str, *, blocking: bool) -> Callable[[Evaluate], Evaluate]:
+    def declare(evaluate: Evaluate) -> Evaluate:
         spec = dg.AssetCheckSpec(
             name,
             asset=names.CAMPAIGNS,
@@ -37,7 +29,8 @@ def _check(name: str, *, blocking: bool) -> Callable[[Evaluate], CampaignCheck]:
             blocking=blocking,
             partitions_def=names.ACCOUNTS_PARTITIONS,
         )
-        return CampaignCheck(spec, evaluate)
+        CHECKS.append((spec, evaluate))
+        return evaluate
 
     return declare
 
@@ -47,7 +40,6 @@ def complete(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.Asset
     """Every campaign the API listed this cycle was synced and written (e.g. 100/100)."""
     result = quality.completeness(engine, client_id, cycle)
     return dg.AssetCheckResult(
-        asset_key=names.CAMPAIGNS,
         check_name=names.CHECK_COMPLETE,
         passed=result.passed,
         description=f"{result.synced}/{result.total} campaigns synced in cycle {result.cycle_id}",
@@ -55,7 +47,7 @@ def complete(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.Asset
             "synced": result.synced,
             "total_reported": result.total,
             "missing_count": len(result.missing),
-            "missing_ids": dg.MetadataValue.json(result.missing[:SHOWN_IDS]),
+            "missing_ids": result.missing[:SHOWN_IDS],
             "cycle_id": result.cycle_id,
         },
     )
@@ -67,7 +59,6 @@ def unique(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCh
     result = quality.uniqueness(engine, client_id, cycle)
     duplicates = sorted({*result.table_duplicates, *result.raw_duplicates}, key=quality.natural_key)
     return dg.AssetCheckResult(
-        asset_key=names.CAMPAIGNS,
         check_name=names.CHECK_UNIQUE,
         passed=result.passed,
         description=(
@@ -77,7 +68,7 @@ def unique(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCh
         metadata={
             "table_duplicates": len(result.table_duplicates),
             "raw_page_duplicates": len(result.raw_duplicates),
-            "duplicate_ids": dg.MetadataValue.json(duplicates[:SHOWN_IDS]),
+            "duplicate_ids": duplicates[:SHOWN_IDS],
         },
     )
 
@@ -89,20 +80,14 @@ def valid(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetChe
     problems = quality.invalid_rows(engine, client_id)
     offending = list(dict.fromkeys(campaign_id for campaign_id, _ in problems))
     return dg.AssetCheckResult(
-        asset_key=names.CAMPAIGNS,
         check_name=names.CHECK_VALID,
         passed=not problems,
         severity=dg.AssetCheckSeverity.WARN,
         description=f"{len(offending)} campaigns break a business rule",
         metadata={
             "offending_rows": len(offending),
-            "offending_ids": dg.MetadataValue.json(offending[:SHOWN_IDS]),
-            "problems": dg.MetadataValue.json(
-                [{"id": i, "problem": p} for i, p in problems[:SHOWN_IDS]]
-            ),
+            "offending_ids": offending[:SHOWN_IDS],
+            "problems": [{"id": i, "problem": p} for i, p in problems[:SHOWN_IDS]],
             **{f"problem.{p}": n for p, n in sorted(Counter(p for _, p in problems).items())},
         },
     )
-
-
-CHECKS = (complete, unique, valid)

@@ -1,7 +1,5 @@
 """The job that syncs accounts: the ``ad_platform`` assets and their checks."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from mixo_pipeline import names

@@ -7,8 +7,6 @@ step-level summary. A failed account keeps its completed stages; the step fails 
 naming it, and is retried only for one account and a transient error (a retry redoes them all).
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
@@ -25,9 +23,8 @@ AccountCheck = tuple[dg.AssetCheckSpec, Callable[[str], dg.AssetCheckResult]]
 StepEvent = (
     dg.MaterializeResult | dg.AssetMaterialization | dg.AssetCheckResult | dg.AssetCheckEvaluation
 )
-_Outcome = tuple[
-    list[StageResult], list[tuple[dg.AssetCheckSpec, dg.AssetCheckResult]], Exception | None
-]
+CheckResult = tuple[dg.AssetCheckSpec, dg.AssetCheckResult]
+_Outcome = tuple[list[StageResult], list[CheckResult], Exception | None]
 # What a retry cannot fix: wrong data, credentials or configuration (LookupError: an unknown
 # account or a missing secret; ValueError: a bad accounts file), not the network.
 _PERMANENT = (errors.AuthenticationError, errors.PaginationError, errors.ResponseValidationError)
@@ -37,7 +34,7 @@ _PERMANENT += (LookupError, ValueError)
 def _run(work: AccountWork, checks: Sequence[AccountCheck], key: str) -> _Outcome:
     """One account's stages, then (only if they all completed) its checks."""
     stages: list[StageResult] = []
-    results: list[tuple[dg.AssetCheckSpec, dg.AssetCheckResult]] = []
+    results: list[CheckResult] = []
     try:
         stages.extend(work(key))
         results.extend((spec, evaluate(key)) for spec, evaluate in checks)

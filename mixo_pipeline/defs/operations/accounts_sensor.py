@@ -1,13 +1,8 @@
 """``ad_accounts_sensor``: keeps the ``ad_accounts`` partitions equal to the configured accounts.
 
-The configured accounts are the accounts file's entries, or without a file the ``ad_platform``
-resource's single account. New accounts become partitions (the recovery sensor then syncs them
-as missing); retired accounts' partitions are removed, which deletes no ``campaigns`` row and no
-run history. An invalid accounts file fails the tick with the file's error and changes nothing,
-so a typo can never retire every account.
-"""
-
-from __future__ import annotations
+New accounts become partitions (the recovery sensor syncs them as missing); a retired account's
+partition is removed, which deletes no ``campaigns`` row and no run history. An invalid accounts
+file fails the tick and changes nothing, so a typo can never retire every account."""
 
 import dagster as dg
 
@@ -37,8 +32,6 @@ def ad_accounts_sensor(
         context.log.info(f"adding account partition(s): {', '.join(to_add)}")
         requests.append(ACCOUNTS_PARTITIONS.build_add_request(to_add))
     if to_remove:
-        context.log.info(
-            f"removing retired account partition(s), rows kept: {', '.join(to_remove)}"
-        )
+        context.log.info(f"removing retired partition(s), rows kept: {', '.join(to_remove)}")
         requests.append(ACCOUNTS_PARTITIONS.build_delete_request(to_remove))
     return dg.SensorResult(dynamic_partitions_requests=requests)

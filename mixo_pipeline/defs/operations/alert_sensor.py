@@ -1,16 +1,11 @@
 """``data_quality_alert_sensor``: one webhook alert per failed check evaluation or stale asset.
 
-WARN checks do not fail their run, so run-failure hooks would miss them: this sensor reads every
-check's execution records and alerts each FAILED evaluation, ERROR or WARN (per account: a
-batch's partitionless summary is not alerted again), and each freshness WARN/FAIL state change,
-so a sync that silently stopped is noticed too. Exactly once: the cursor keeps, per check, a
-watermark (every record at or below it is settled: alerted, passed or never ran) and the ids
-alerted above it, and per asset the freshness change last alerted. An alert the webhook refuses
-stays pending for the next tick; the tick still succeeds. The webhook URL is a secret, bound
-from ``MIXO_ALERT_WEBHOOK_URL`` only when set (without it alerts are only logged).
+WARN checks do not fail their run, so run-failure hooks would miss them: this sensor reads each
+check's execution records and alerts every FAILED one (per account; a batch's partitionless
+summary is not alerted again) and every freshness WARN/FAIL change. Exactly once: the cursor keeps
+a watermark per check (every record at or below it is settled) and the ids alerted above it, and
+per asset the freshness change last alerted. An alert the webhook refuses waits for the next tick.
 """
-
-from __future__ import annotations
 
 import os
 import time
@@ -20,20 +15,18 @@ from functools import partial
 import dagster as dg
 from pydantic import BaseModel
 
-from mixo_pipeline.alerting.alerts import Alert, metadata_as_text
+from mixo_pipeline.alerting.alerts import Alert
 from mixo_pipeline.alerting.webhook import AlertWebhookResource, WebhookDeliveryError
 from mixo_pipeline.settings import load_settings
 
 WEBHOOK_VARIABLE = "MIXO_ALERT_WEBHOOK_URL"
-
 PAGE_SIZE = 100
 MAX_CHECK_ALERTS_PER_TICK = 50
 # A check seen for the first time is alerted for the last day only: turning the sensor on in an
 # old deployment does not replay its whole history into the channel.
 FIRST_LOOKBACK_S = 24 * 3600.0
 
-Pending = tuple[Alert, Callable[[], None]]
-"""An alert to send, and how to mark it sent in the cursor."""
+Pending = tuple[Alert, Callable[[], None]]  # an alert, and how to mark it sent in the cursor
 
 
 class CheckCursor(BaseModel):
@@ -79,11 +72,10 @@ def check_alerts(
     return found
 
 
-def freshness_alerts(
-    instance: dg.DagsterInstance, keys: list[dg.AssetKey], cursor: AlertCursor
-) -> list[Pending]:
-    """Freshness WARN/FAIL state changes of ``keys`` not yet alerted."""
-    records = instance.get_freshness_state_records(keys) if keys else {}
+def freshness_alerts(context: dg.SensorEvaluationContext, cursor: AlertCursor) -> list[Pending]:
+    """Freshness WARN/FAIL state changes of the assets with a freshness policy, not yet alerted."""
+    keys = [n.key for n in context.repository_def.asset_graph.asset_nodes if n.freshness_policy]
+    records = context.instance.get_freshness_state_records(keys) if keys else {}
     pending: list[Pending] = []
     for key, record in sorted(records.items(), key=lambda item: item[0].to_user_string()):
         asset, severity = key.to_user_string(), record.freshness_state.value
@@ -119,8 +111,7 @@ def data_quality_alert_sensor(
         since = now - FIRST_LOOKBACK_S if key.to_user_string() not in cursor.checks else 0.0
         check = cursor.checks.setdefault(key.to_user_string(), CheckCursor())
         for record_id, evaluation, run_id in check_alerts(context.instance, key, check, since):
-            partition = evaluation.partition
-            if partition is None and graph.get(key).partitions_def is not None:
+            if evaluation.partition is None and graph.get(key).partitions_def is not None:
                 check.sent.add(record_id)  # a batch's summary: its accounts are alerted
                 continue
             alert = Alert(
@@ -128,16 +119,15 @@ def data_quality_alert_sensor(
                 severity=evaluation.severity.value,
                 title=f"check {key.name} failed",
                 description=evaluation.description or f"asset check {key.name} did not pass",
-                partition=partition,
+                partition=evaluation.partition,
                 check=key.name,
                 run_id=run_id,
-                run_url=alert_webhook.run_url(run_id),
-                metadata=metadata_as_text(evaluation.metadata),
+                run_url=f"{alert_webhook.ui_base_url.rstrip('/')}/runs/{run_id}",
+                metadata=evaluation.metadata,
             )
             by_id.append((record_id, (alert, partial(check.sent.add, record_id))))
     by_id.sort(key=lambda item: item[0])  # oldest first, across checks
-    fresh_keys = [node.key for node in graph.asset_nodes if node.freshness_policy]
-    stale = freshness_alerts(context.instance, fresh_keys, cursor)
+    stale = freshness_alerts(context, cursor)
     pending = [item for _, item in by_id[:MAX_CHECK_ALERTS_PER_TICK]] + stale
 
     sent = 0
@@ -157,8 +147,7 @@ def data_quality_alert_sensor(
 
 @dg.definitions
 def alerts() -> dg.Definitions:
-    """The sensor with its webhook."""
-    # An EnvVar must be set when the resource is built: bind it only when there is a webhook.
+    """The sensor and its webhook: an EnvVar must be set when bound, so only when there is one."""
     url = dg.EnvVar(WEBHOOK_VARIABLE) if os.environ.get(WEBHOOK_VARIABLE) else None
     webhook = AlertWebhookResource(url=url, ui_base_url=load_settings().dagster_ui_url)
     return dg.Definitions(sensors=[data_quality_alert_sensor], resources={"alert_webhook": webhook})

@@ -1,11 +1,5 @@
-"""How often accounts sync and what follows from it: freshness, cycle resume, run batching.
-
-The assets and the schedule must agree on these, so they are derived here, once, from
-``load_settings()`` (``MIXO_SYNC_CRON``, ``MIXO_FRESHNESS_INTERVALS``, ``MIXO_ACCOUNTS_PER_RUN``,
-``MIXO_CYCLE_RESUME_MAX_AGE_S``), when the code location loads or a step runs.
-"""
-
-from __future__ import annotations
+"""How often accounts sync and what follows from it (freshness, cycle resume, run batching),
+derived once from ``load_settings()`` so that the assets and the schedule agree."""
 
 from datetime import timedelta
 
@@ -27,20 +21,17 @@ def sync_interval() -> timedelta:
 
 
 def cycle_resume_max_age() -> timedelta:
-    """How old an unfinished sync cycle may be and still be resumed by a new run.
-
-    Default one schedule interval: the run after a failed one (recovery, a backfill, the next
-    tick) finishes its cycle; an older cycle would mix syncs too far apart to be one snapshot.
-    """
+    """How old an unfinished sync cycle may be and still be resumed by a new run. Default one
+    schedule interval: the run after a failed one (recovery, a backfill, the next tick) finishes
+    its cycle; an older cycle would mix syncs too far apart to be one snapshot."""
     seconds = load_settings().cycle_resume_max_age_s
     return sync_interval() if seconds is None else timedelta(seconds=seconds)
 
 
 def campaigns_freshness_policy() -> dg.FreshnessPolicy:
-    """FAIL once ``campaigns`` is older than ``N = MIXO_FRESHNESS_INTERVALS`` schedule intervals;
-    WARN once older than ``(1 + N) / 2`` intervals, halfway between the age it normally reaches
-    just before the next tick (one interval) and the failure (both are always >= 1 minute, as
-    Dagster requires, since N > 1 and a cron interval is at least a minute)."""
+    """FAIL once ``campaigns`` is older than ``N = MIXO_FRESHNESS_INTERVALS`` schedule intervals,
+    WARN past ``(1 + N) / 2``: halfway between its normal age just before a tick (one interval)
+    and the failure. Both are >= 1 minute, as Dagster requires (N > 1, cron >= 1 minute)."""
     interval, intervals = sync_interval(), load_settings().freshness_intervals
     return dg.FreshnessPolicy.time_window(
         fail_window=interval * intervals, warn_window=interval * ((1 + intervals) / 2)

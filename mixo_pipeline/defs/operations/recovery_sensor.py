@@ -1,14 +1,10 @@
 """``outage_recovery_sensor``: re-syncs exactly the accounts an outage left failed or missing.
 
-Only when some account is FAILED or MISSING does a tick probe ``/health`` behind them; while that
-platform is down it requests nothing. Once it answers, it requests runs for exactly those
-accounts, batched like the schedule's, never spanning a healthy one (checkpoints make each run
-do only what is left). At most ``MIXO_RECOVERY_MAX_PARTITIONS`` accounts are queued or running,
-whoever launched them, and an account whose recovery failed again (bad data or credentials, not
-an outage) waits ``MIXO_RECOVERY_BACKOFF_S``, doubling per attempt up to six hours.
+It probes ``/health`` behind them and, once it answers, requests runs for exactly those accounts,
+batched like the schedule's, never spanning a healthy one; at most ``MIXO_RECOVERY_MAX_PARTITIONS``
+queued or running. An account whose recovery failed again (bad data or credentials, not an
+outage) waits ``MIXO_RECOVERY_BACKOFF_S``, doubling per attempt up to six hours.
 """
-
-from __future__ import annotations
 
 import time
 
@@ -18,6 +14,7 @@ from pydantic import BaseModel
 from mixo_pipeline.accounts.file import configured_base_urls
 from mixo_pipeline.accounts.health import probe_all
 from mixo_pipeline.defs.operations.sync_targets import (
+    UNHEALTHY,
     AccountHealth,
     account_health,
     batch_partitions,
@@ -28,12 +25,9 @@ from mixo_pipeline.resources.ad_platform import AdPlatformResource
 from mixo_pipeline.settings import load_settings
 
 MAX_BACKOFF_S = 6 * 3600.0
-UNHEALTHY = (AccountHealth.FAILED, AccountHealth.MISSING)
 
 
 class RecoveryCursor(BaseModel):
-    """Recovery attempts per unhealthy account, and since when each platform has been down."""
-
     attempts: dict[str, tuple[int, float]] = {}  # account: (recovery runs requested, last at)
     down_since: dict[str, float] = {}  # base URL: first failed probe
 

@@ -1,13 +1,8 @@
-"""``campaign_sync_schedule``: sync every account on ``MIXO_SYNC_CRON`` (default hourly, UTC).
+"""``campaign_sync_schedule``: syncs every ``ad_accounts`` partition on ``MIXO_SYNC_CRON`` (UTC).
 
-Each tick launches the sync job for every ``ad_accounts`` partition, in runs of up to
-``MIXO_ACCOUNTS_PER_RUN`` consecutive accounts. No stampede after downtime: Dagster evaluates
-only the latest missed tick of a schedule without a partition set (this one), and an account
-whose previous sync is still queued or running is left out. Each batch has a run key (Dagster
-scopes a schedule's run keys to their tick), so a retried tick never launches a batch twice.
-"""
-
-from __future__ import annotations
+No stampede after downtime: Dagster evaluates only the latest missed tick of a schedule without a
+partition set, and accounts still queued or running are left out. Run keys (scoped by Dagster to
+their tick) keep a retried tick from launching a batch twice."""
 
 import dagster as dg
 

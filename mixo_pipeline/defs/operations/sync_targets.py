@@ -1,11 +1,9 @@
 """How each account stands, and how accounts are batched into sync runs.
 
-The schedule, the recovery sensor and the command line read account health from the same place,
-the instance's per-partition status (what the UI shows), and batch accounts the same way as the
-assets' backfill policy: up to ``MIXO_ACCOUNTS_PER_RUN`` consecutive partitions per run.
+The schedule, the recovery sensor and the command line read account health from one place, the
+instance's per-partition status (what the UI shows), and batch accounts like the assets'
+backfill policy: up to ``MIXO_ACCOUNTS_PER_RUN`` consecutive partitions per run.
 """
-
-from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
@@ -25,6 +23,9 @@ class AccountHealth(Enum):
     IN_PROGRESS = "in_progress"  # a queued or running run covers this account
 
 
+UNHEALTHY = (AccountHealth.FAILED, AccountHealth.MISSING)  # what recovery re-syncs
+
+
 def account_health(instance: dg.DagsterInstance, keys: Sequence[str]) -> dict[str, AccountHealth]:
     """The :class:`AccountHealth` of each partition key, from the instance's partition status."""
     per_asset = [
@@ -33,26 +34,21 @@ def account_health(instance: dg.DagsterInstance, keys: Sequence[str]) -> dict[st
     ]
     health = {}
     for key in keys:
-        statuses = [by_partition.get(key) for by_partition in per_asset]
+        statuses = {by_partition.get(key) for by_partition in per_asset}
         if dg.AssetPartitionStatus.IN_PROGRESS in statuses:
             health[key] = AccountHealth.IN_PROGRESS
         elif dg.AssetPartitionStatus.FAILED in statuses:
             health[key] = AccountHealth.FAILED
-        elif None in statuses:
-            health[key] = AccountHealth.MISSING
         else:
-            health[key] = AccountHealth.HEALTHY
+            health[key] = AccountHealth.MISSING if None in statuses else AccountHealth.HEALTHY
     return health
 
 
 def batch_partitions(keys: Sequence[str], wanted: Iterable[str], per_run: int) -> list[list[str]]:
-    """``wanted`` as runs of at most ``per_run`` consecutive keys of ``keys``.
-
-    A run covers a *range* of partitions, so a batch never spans a key that is not wanted: a
-    healthy account between two failed ones is never re-synced by a recovery run.
+    """``wanted`` as runs of at most ``per_run`` consecutive keys of ``keys``; a batch never spans
+    an unwanted key, so a recovery run never re-syncs a healthy account between two failed ones.
     """
-    chosen = set(wanted)
-    batches = []
+    chosen, batches = set(wanted), []
     for is_wanted, run in groupby(keys, key=chosen.__contains__):
         if is_wanted:
             run_keys = list(run)
