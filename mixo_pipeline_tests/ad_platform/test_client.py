@@ -6,6 +6,7 @@ under a second; the mock's own stats are the judge of what reached the server.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -130,8 +131,22 @@ def test_401s_for_fresh_tokens_relogin_with_backoff_then_fail_the_account(
     mock = start_mock()
     client = make_client(mock.url, max_attempts=4)
 
-    with pytest.raises(AuthenticationError, match=r"admin@mixoads.com.*HTTP 401 after 4 attempts"):
-        list(client.sync_campaigns(["campaign_1"]))
+    raised: list[BaseException] = []
+
+    def sync() -> None:
+        try:
+            list(client.sync_campaigns(["campaign_1"]))
+        except AuthenticationError as error:
+            raised.append(error)
+
+    # On a thread of its own: without the bound the client re-logs in forever, and the test
+    # fails here in seconds instead of hanging the suite.
+    worker = threading.Thread(target=sync, daemon=True)
+    worker.start()
+    worker.join(10.0)
+    assert not worker.is_alive(), "401s for fresh tokens were retried without end"
+    assert len(raised) == 1
+    assert re.search(r"admin@mixoads.com.*HTTP 401 after 4 attempts", str(raised[0]))
     assert client.stats.requests("sync", 401) == 4
     assert client.stats.requests("auth") == 4  # the first login and one per rejected token
     assert client.stats.as_metadata()["backoff_wait_s"] > 0  # later replays backed off
