@@ -7,6 +7,7 @@ stall the permits of the others (one limiter lock around every account's ``put``
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -96,15 +97,16 @@ def test_a_waiting_listing_call_takes_the_next_turn_before_waiting_syncs() -> No
     first = threading.Thread(target=holder)
     first.start()
     assert holder_in.wait(STUCK_S)
-    waiters = [
-        threading.Thread(target=waiter, args=(name, urgent))
-        for name, urgent in [("sync-1", False), ("sync-2", False), ("page", True)]
-    ]
-    for thread in waiters:
-        thread.start()
-    deadline = threading.Event()
-    while turn._urgent == 0 and not deadline.wait(0.001):
-        pass  # the page's call is queued behind the holder
+    waiters = []
+    # The syncs queue first, then the page: arrival order alone would serve a sync first.
+    for name, urgent in [("sync-1", False), ("sync-2", False), ("page", True)]:
+        waiters.append(threading.Thread(target=waiter, args=(name, urgent)))
+        waiters[-1].start()
+        for _ in range(int(STUCK_S / 0.001)):
+            if len(turn._free._waiters) == len(waiters):  # type: ignore[attr-defined]
+                break
+            time.sleep(0.001)
+        assert len(turn._free._waiters) == len(waiters)  # type: ignore[attr-defined]
     release.set()
     for thread in [first, *waiters]:
         thread.join(STUCK_S)

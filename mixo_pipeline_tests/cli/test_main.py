@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -115,16 +116,28 @@ def test_the_pace_defaults_to_make_runs_and_realistic_is_time_scale_1() -> None:
     assert parse_args(["--dg", "check", "defs"]).dg == ["check", "defs"]
 
 
+def _summary(**overrides: Any) -> Summary:
+    values: dict[str, Any] = {
+        "run_succeeded": True,
+        "synced": 100,
+        "total": 100,
+        "duplicates": 0,
+        "checks_passed": ["campaigns_complete", "campaigns_unique", "campaigns_valid"],
+        "checks_failed": [],
+        "requests": 150,
+        "rate_limited": 0,
+        "retried": 30,
+        "wall_s": 60.0,
+        "floor_s": 58.0,
+    }
+    return Summary(**{**values, **overrides})
+
+
 def test_the_summary_names_failed_checks() -> None:
-    summary = Summary(
-        run_succeeded=True,
-        synced=100,
-        total=100,
-        duplicates=0,
+    summary = _summary(
         checks_passed=["campaigns_complete", "campaigns_unique"],
         checks_failed=["campaigns_valid (WARN)"],
         requests=120,
-        rate_limited=0,
         retried=8,
         wall_s=61.84,
         floor_s=60.2,
@@ -138,18 +151,6 @@ def test_the_summary_names_failed_checks() -> None:
 
 
 def test_a_partial_sync_is_not_ok() -> None:
-    summary = Summary(
-        run_succeeded=True,
-        synced=99,
-        total=100,
-        duplicates=0,
-        checks_passed=["campaigns_complete", "campaigns_unique", "campaigns_valid"],
-        checks_failed=[],
-        requests=150,
-        rate_limited=0,
-        retried=30,
-        wall_s=60.0,
-        floor_s=58.0,
-    )
+    summary = _summary(synced=99)
     assert not summary.ok
     assert summary.line().startswith("Sync incomplete: 99/100 campaigns synced")
