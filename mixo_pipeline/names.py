@@ -16,14 +16,11 @@ CHECK_UNIQUE = "campaigns_unique"
 CHECK_VALID = "campaigns_valid"
 CHECKS = (CHECK_COMPLETE, CHECK_UNIQUE, CHECK_VALID)
 
+# One partition per ad account (its client id); dynamic definitions are identified by name.
 ACCOUNTS_PARTITIONS = dg.DynamicPartitionsDefinition(name="ad_accounts")
-"""One partition per ad account (its client id); dynamic definitions are identified by name."""
+API_POOL = "ad_platform_api"  # concurrency pool of every step calling the platform (dagster.yaml)
 
-API_POOL = "ad_platform_api"
-"""Concurrency pool of every step that calls the ad platform (limit in dagster.yaml)."""
-
-TRIGGER_TAG = "mixo/trigger"
-"""What launched a run: ``schedule``, ``recovery``, or absent (by hand)."""
+TRIGGER_TAG = "mixo/trigger"  # what launched a run: schedule, recovery, or absent (by hand)
 SCHEDULED_FOR_TAG = "mixo/scheduled_for"
 # Dagster's run tags for a run over a range of partitions (what a single-run backfill launches).
 RANGE_START_TAG = "dagster/asset_partition_range_start"

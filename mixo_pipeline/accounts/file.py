@@ -1,8 +1,7 @@
 """The accounts file (``MIXO_ACCOUNTS_FILE``, format in ``accounts.example.yaml``): which ad
 accounts the pipeline syncs and how each one logs in. It names each password's variable, never a
 password, so it can be committed. Without a file the one account is the ``ad_platform``
-resource's. Every error names the file, the entry and the field, and never echoes a value.
-"""
+resource's. Every error names the file, the entry and the field, and never echoes a value."""
 
 import os
 from collections.abc import Callable

@@ -8,23 +8,19 @@ It is kept as a monotonic deadline, so a wall-clock jump cannot make an expired 
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mixo_pipeline.ad_platform.errors import AuthenticationError
 from mixo_pipeline.ad_platform.models import parse_token
 
-CLOCK_SKEW_TOLERANCE_S = 300.0
-"""How far the server's ``issued_at`` may be from our clock before we stop trusting it."""
+CLOCK_SKEW_TOLERANCE_S = 300.0  # the server's issued_at is trusted this close to our clock
 
 
 @dataclass(frozen=True)
 class Token:
-    value: str = ""
+    value: str = field(default="", repr=False)
     refresh_at: float = 0.0  # monotonic
     expires_at: float = 0.0  # monotonic, our estimate of the server's
-
-    def __repr__(self) -> str:  # never show the value
-        return f"Token(refresh_at={self.refresh_at:.3f}, expires_at={self.expires_at:.3f})"
 
     def fresh(self) -> bool:
         return bool(self.value) and time.monotonic() < self.refresh_at
@@ -36,12 +32,9 @@ def token_from_response(
     """A validated login response as a :class:`Token`; ``asked_*`` are our clocks at the request."""
     parsed = parse_token(body)
     ttl = parsed.expires_in if parsed.expires_in and parsed.expires_in > 0 else default_ttl_s
-    remaining = ttl
-    if (
-        parsed.issued_at is not None
-        and abs(parsed.issued_at - asked_wall) <= CLOCK_SKEW_TOLERANCE_S
-    ):
-        remaining = min(parsed.issued_at + ttl - asked_wall, ttl)
+    remaining, issued_at = ttl, parsed.issued_at
+    if issued_at is not None and abs(issued_at - asked_wall) <= CLOCK_SKEW_TOLERANCE_S:
+        remaining = min(issued_at + ttl - asked_wall, ttl)
     expires_at = asked_mono + remaining
     # A margin longer than the token's life would refresh on every call: keep half of it usable.
     margin = min(margin_s, remaining / 2)
@@ -49,10 +42,8 @@ def token_from_response(
 
 
 class TokenCache:
-    """Hands out a fresh token; concurrent callers that find it stale share one login.
-
-    Refused credentials are remembered: every later caller fails at once instead of asking again.
-    """
+    """Hands out a fresh token; concurrent callers that find it stale share one login. Refused
+    credentials are remembered: every later caller fails at once instead of asking again."""
 
     def __init__(self, login: Callable[[], Token]) -> None:
         self._login = login

@@ -1,9 +1,7 @@
-"""What the ad platform returns, validated once into typed records.
-
-One pydantic model per response body. Values are checked, never coerced (a budget sent as the
-string ``"1100"`` is an error, not a guess) and strings pass through exactly as sent, except NUL,
-which PostgreSQL cannot store. Every error names the page or campaign and the field.
-"""
+"""What the ad platform returns, validated once into typed records: one pydantic model per
+response body. Values are checked, never coerced (a budget sent as the string ``"1100"`` is an
+error, not a guess); strings pass through as sent, except NUL, which PostgreSQL cannot store.
+Every error names the page or campaign and the field."""
 
 import math
 from dataclasses import dataclass, field
@@ -156,10 +154,7 @@ def parse_campaign_page(body: Any, requested_page: int) -> CampaignPage:
             f"expected {requested_page}"
         )
     return CampaignPage(
-        page=parsed.pagination.page,
-        limit=parsed.pagination.limit,
-        total=parsed.pagination.total,
-        has_more=parsed.pagination.has_more,
+        **parsed.pagination.model_dump(),
         campaigns=tuple(parsed.data),
         raw=body,
         fetched_at=datetime.now(UTC),
@@ -202,10 +197,7 @@ def _describe(error: ValidationError, body: Any, where: str) -> str:
     name = ".".join(map(str, location)) or "body"
     if first["type"] == "missing":
         return f"{where}: field {name!r} is missing"
-    what = first["msg"].removeprefix("Value error, ")
-    return f"{where}: field {name!r}: {what}, got {_shown(first.get('input'))}"
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+    what, got = first["msg"].removeprefix("Value error, "), first.get("input")
+    text = repr(got)
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    return f"{where}: field {name!r}: {what}, got {type(got).__name__} {shown}"

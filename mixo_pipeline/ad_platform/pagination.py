@@ -11,51 +11,42 @@ class PageGuard:
     """Checks pages in order; raises :class:`PaginationError` on the first contradiction."""
 
     def __init__(self) -> None:
-        self._total: int | None = None
-        self._limit: int | None = None
-        self._seen: dict[str, int] = {}
+        self._first: CampaignPage | None = None
+        self._seen: dict[str, int] = {}  # campaign id: the page that listed it
 
     def check(self, page: CampaignPage) -> None:
         """Validate ``page`` against the pages before it."""
-        if self._total is None:
-            self._total, self._limit = page.total, page.limit
-        elif page.limit != self._limit:
+        first = self._first = self._first or page
+        where = f"campaigns page {page.page}"
+        if page.limit != first.limit:
             raise PaginationError(
-                f"campaigns page {page.page}: limit changed from {self._limit} to {page.limit} "
-                "during the listing"
+                f"{where}: limit changed from {first.limit} to {page.limit} during the listing"
             )
-        elif page.total != self._total:
+        if page.total != first.total:
             raise PaginationError(
-                f"campaigns page {page.page}: total changed from {self._total} to {page.total} "
-                "during the listing"
+                f"{where}: total changed from {first.total} to {page.total} during the listing"
             )
         if len(page.campaigns) > page.limit:
             raise PaginationError(
-                f"campaigns page {page.page}: {len(page.campaigns)} campaigns exceed the page "
-                f"limit {page.limit}"
+                f"{where}: {len(page.campaigns)} campaigns exceed the page limit {page.limit}"
             )
         if not page.campaigns and page.has_more:
-            raise PaginationError(f"campaigns page {page.page}: empty page with has_more=true")
-        on_page: set[str] = set()
+            raise PaginationError(f"{where}: empty page with has_more=true")
         for campaign in page.campaigns:
-            first = page.page if campaign.id in on_page else self._seen.get(campaign.id)
-            if first is not None:
+            if (listed_on := self._seen.get(campaign.id)) is not None:
                 raise PaginationError(
-                    f"campaigns page {page.page}: campaign {campaign.id!r} already listed on "
-                    f"page {first}"
+                    f"{where}: campaign {campaign.id!r} already listed on page {listed_on}"
                 )
-            on_page.add(campaign.id)
-        self._seen.update(dict.fromkeys(on_page, page.page))
+            self._seen[campaign.id] = page.page
         if page.has_more:
-            assert self._limit is not None
-            last_page = math.ceil(self._total / self._limit)
+            last_page = math.ceil(first.total / first.limit)
             if page.page + 1 > last_page:
                 raise PaginationError(
-                    f"campaigns page {page.page}: has_more=true, but total {self._total} at "
-                    f"limit {self._limit} ends at page {last_page}"
+                    f"{where}: has_more=true, but total {first.total} at limit {first.limit} "
+                    f"ends at page {last_page}"
                 )
-        elif len(self._seen) != self._total:
+        elif len(self._seen) != first.total:
             raise PaginationError(
-                f"campaigns page {page.page}: listing ended with {len(self._seen)} campaigns, "
-                f"but total says {self._total}"
+                f"{where}: listing ended with {len(self._seen)} campaigns, but total says "
+                f"{first.total}"
             )

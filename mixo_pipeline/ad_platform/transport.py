@@ -51,8 +51,7 @@ class Transport:
     def send(
         self, call: Call, headers: dict[str, str]
     ) -> tuple[requests.Response | None, int | str]:
-        """One request; a transport failure becomes the status ``timeout`` or
-        ``connection_error``."""
+        """One request; a transport failure comes back as the status TIMEOUT or CONNECTION_ERROR."""
         try:
             response = self._session.request(
                 call.method,

@@ -1,9 +1,7 @@
-"""``AdPlatformResource``: the ad platform client's configuration, as a Dagster resource.
-
-The resource holds only values (Dagster may serialize it); the HTTP session, token cache and
-rate limiter live in the :class:`~mixo_pipeline.ad_platform.AdPlatformClient` it builds. Secrets
-have no defaults: bind them with ``dg.EnvVar``.
-"""
+"""``AdPlatformResource``: the ad platform client's configuration, as a Dagster resource. It
+holds only values (Dagster may serialize it); the HTTP session, token cache and rate limiter live
+in the :class:`~mixo_pipeline.ad_platform.AdPlatformClient` it builds. Secrets have no defaults:
+bind them with ``dg.EnvVar``."""
 
 import logging
 from typing import Any

@@ -12,7 +12,6 @@ from mixo_pipeline.resources.ad_platform import AdPlatformResource
 
 
 @dg.sensor(
-    name="ad_accounts_sensor",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds and removes ad_accounts partitions so they equal the configured accounts "

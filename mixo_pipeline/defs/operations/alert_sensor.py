@@ -94,11 +94,9 @@ def freshness_alerts(context: dg.SensorEvaluationContext, cursor: AlertCursor) -
 
 
 @dg.sensor(
-    name="data_quality_alert_sensor",
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Posts one Slack-compatible webhook alert per failed asset check evaluation "
-    "(ERROR or WARN) and per freshness WARN/FAIL (MIXO_ALERT_WEBHOOK_URL).",
+    description="Posts each failed check and freshness WARN/FAIL once to MIXO_ALERT_WEBHOOK_URL.",
 )
 def data_quality_alert_sensor(
     context: dg.SensorEvaluationContext, alert_webhook: AlertWebhookResource

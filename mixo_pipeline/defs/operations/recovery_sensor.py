@@ -3,8 +3,7 @@
 It probes ``/health`` behind them and, once it answers, requests runs for exactly those accounts,
 batched like the schedule's, never spanning a healthy one; at most ``MIXO_RECOVERY_MAX_PARTITIONS``
 queued or running. An account whose recovery failed again (bad data or credentials, not an
-outage) waits ``MIXO_RECOVERY_BACKOFF_S``, doubling per attempt up to six hours.
-"""
+outage) waits ``MIXO_RECOVERY_BACKOFF_S``, doubling per attempt up to six hours."""
 
 import time
 
@@ -33,7 +32,6 @@ class RecoveryCursor(BaseModel):
 
 
 @dg.sensor(
-    name="outage_recovery_sensor",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     job_name=JOB_NAME,

@@ -18,7 +18,6 @@ from mixo_pipeline.settings import load_settings
 
 
 @dg.schedule(
-    name="campaign_sync_schedule",
     cron_schedule=load_settings().sync_cron,  # Dagster refuses an invalid cron at load
     execution_timezone=TIMEZONE,
     job_name=JOB_NAME,

@@ -1,9 +1,7 @@
-"""How each account stands, and how accounts are batched into sync runs.
-
-The schedule, the recovery sensor and the command line read account health from one place, the
-instance's per-partition status (what the UI shows), and batch accounts like the assets'
-backfill policy: up to ``MIXO_ACCOUNTS_PER_RUN`` consecutive partitions per run.
-"""
+"""How each account stands, from the instance's per-partition status (what the UI shows), and
+how accounts are batched into sync runs like the assets' backfill policy: up to
+``MIXO_ACCOUNTS_PER_RUN`` consecutive partitions per run. The schedule, the recovery sensor and
+the command line all read them here."""
 
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
@@ -46,8 +44,7 @@ def account_health(instance: dg.DagsterInstance, keys: Sequence[str]) -> dict[st
 
 def batch_partitions(keys: Sequence[str], wanted: Iterable[str], per_run: int) -> list[list[str]]:
     """``wanted`` as runs of at most ``per_run`` consecutive keys of ``keys``; a batch never spans
-    an unwanted key, so a recovery run never re-syncs a healthy account between two failed ones.
-    """
+    an unwanted key, so a recovery run never re-syncs a healthy account between two failed ones."""
     chosen, batches = set(wanted), []
     for is_wanted, run in groupby(keys, key=chosen.__contains__):
         if is_wanted:
