@@ -3,6 +3,9 @@
 Time scale 0.01 turns the documented 60 s window into 0.6 s and the 2 s sync into 20 ms. Read
 timeouts are raised to 0.2 s (20 s of platform time) so a busy CI machine's scheduling jitter is
 never mistaken for a hang; a hang still costs only 0.2 s.
+
+No hang of the stub outlives the mock's bound (``HANG_BOUND_S``, see the top conftest): a
+client that lost a read timeout then fails its test instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import pytest
 
 from mixo_pipeline.ad_platform import Account, AdPlatformClient, ClientSettings
+from mixo_pipeline_tests.conftest import HANG_BOUND_S
 from mock_api import MockConfig, MockServer
 from mock_api.accounts import DEFAULT_CLIENT_ID, DEFAULT_EMAIL, DEFAULT_PASSWORD
 
@@ -138,7 +142,10 @@ def start_stub() -> Iterator[Callable[[dict[tuple[str, str], list[Reply]]], Stub
                     else:
                         reply = script.pop(0) if len(script) > 1 else script[0]
                 if reply.hang:
-                    stub.release.wait(30)
+                    # Released at teardown, or by the bound; closing the connection without
+                    # an answer ends the request even for a client with no read timeout.
+                    stub.release.wait(HANG_BOUND_S * FAST)
+                    self.close_connection = True
                     return
                 payload = (
                     reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
