@@ -34,6 +34,7 @@ from mixo_pipeline.ad_platform.errors import AdPlatformError
 from mixo_pipeline.database import libpq_conninfo
 
 LIMITER_BUFFER_MS = 10  # added to each computed wait, so a waiter wakes just after the slot frees
+STOP_POLL_S = 2.0  # how often a waiting thread looks whether its run was stopped (real seconds)
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -52,6 +53,23 @@ def _utc_session(conn: Any) -> None:
     # The bucket's column is a TIMESTAMP read through the session's zone: one zone everywhere.
     conn.execute("SET TIME ZONE 'UTC'")
     conn.commit()
+
+
+class _StampedWhenGranted:
+    """pyrate-limiter stamps a permit when asked plus its planned sleeps, not when granted: at
+    100 accounts that was 75 ms early at the median, 0.25 s at the 99th percentile."""
+
+    def put(self, item: RateItem) -> Any:
+        item.timestamp = self.now()  # type: ignore[attr-defined]
+        return super().put(item)  # type: ignore[misc]
+
+
+class _PostgresBucket(_StampedWhenGranted, PostgresBucket):
+    pass
+
+
+class _MemoryBucket(_StampedWhenGranted, InMemoryBucket):
+    pass
 
 
 class _AccountBuckets(BucketFactory):
@@ -73,10 +91,10 @@ class _AccountBuckets(BucketFactory):
             bucket = self._buckets.get(item.name)
             if bucket is None:
                 bucket = (
-                    self.create(InMemoryBucket, [self._rate])
+                    self.create(_MemoryBucket, [self._rate])
                     if self._pool is None
                     else self.create(
-                        PostgresBucket, self._pool, budget_table(item.name), [self._rate]
+                        _PostgresBucket, self._pool, budget_table(item.name), [self._rate]
                     )
                 )
                 self._buckets[item.name] = bucket
@@ -164,15 +182,19 @@ class RateLimiter:
         conninfo = None if budget_url is None else libpq_conninfo(budget_url)
         self._budget = _budget(conninfo, limit, round(window_s * 1000), self.name)
 
-    def acquire(self, *, urgent: bool = False) -> float:
-        """Block until a request may be sent (``urgent`` ones first); return the seconds waited."""
+    def acquire(self, *, urgent: bool = False, stop: threading.Event | None = None) -> float:
+        """Block until a request may be sent (``urgent`` ones first) or ``stop`` is set (no permit
+        then); return the seconds waited."""
+        stop = stop or threading.Event()
         started = time.monotonic()
         try:
             with self._budget.turn.take(urgent):
-                time.sleep(max(0.0, self._budget.paused_until - time.monotonic()))
-                # False only if the library computes its "never fits" sentinel; ask again.
-                while not self._budget.limiter.try_acquire(self.name, blocking=True):
-                    pass
+                if not stop.wait(max(0.0, self._budget.paused_until - time.monotonic())):
+                    # False after STOP_POLL_S (time to look at ``stop``), or if the library
+                    # computes its "never fits" sentinel: ask again.
+                    while not self._budget.limiter.try_acquire(self.name, timeout=STOP_POLL_S):
+                        if stop.is_set():
+                            break
         except Exception as exc:  # the shared budget's database is unreachable or broken
             raise AdPlatformError(
                 f"rate-limit budget ({self.backend}) unavailable: {type(exc).__name__}: {exc}"

@@ -111,3 +111,31 @@ def test_a_waiting_listing_call_takes_the_next_turn_before_waiting_syncs() -> No
     for thread in [first, *waiters]:
         thread.join(STUCK_S)
     assert order[0] == "page" and sorted(order[1:]) == ["sync-1", "sync-2"]
+
+
+def test_a_stop_releases_every_waiting_thread_without_a_permit() -> None:
+    # An interrupted run must not wait out the window (a minute at the real pace) before its
+    # threads end: the one waiting on the limiter and those queued for their turn all return.
+    limiter = RateLimiter(1, 600.0, f"http://stop-{uuid.uuid4().hex}.invalid", "c", None)
+    limiter.acquire()
+    stop = threading.Event()
+    turn = limiter._budget.turn
+    threads = [
+        threading.Thread(
+            target=limiter.acquire, kwargs={"urgent": urgent, "stop": stop}, daemon=True
+        )
+        for urgent in (False, False, True)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + STUCK_S
+    while len(turn._free._waiters) < 2:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the threads never queued for their turn"
+        time.sleep(0.001)
+    stop.set()
+    for thread in threads:
+        thread.join(rate_limit.STOP_POLL_S * 3)
+        assert not thread.is_alive(), "a waiting thread ignored the stop"
+    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    assert bucket.count() == 1
+    rate_limit.close_budgets()

@@ -63,3 +63,34 @@ def test_stamps_read_back_as_utc_whatever_the_client_machines_zone(
     assert abs(newest.timestamp / 1000 - time.time()) < 5
     assert abs(_stamps(budget_url, limiter.name)[-1] - time.time()) < 5
     rate_limit.close_budgets()
+
+
+@pytest.mark.parametrize("backend", ["postgres", "memory"])
+def test_a_permit_is_stamped_when_granted_not_when_its_wait_was_planned(
+    backend: str, budget_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A waiter that wakes late (a loaded machine) must be recorded at its real grant time:
+    # stamped at its planned wake, the next window would open early and the platform say 429.
+    import pyrate_limiter.limiter
+
+    late_s = 0.4
+    real_sleep = time.sleep
+    monkeypatch.setattr(pyrate_limiter.limiter, "sleep", lambda s: real_sleep(s + late_s))
+    url = budget_url if backend == "postgres" else None
+    limiter = RateLimiter(1, WINDOW_S, f"http://late-{uuid.uuid4().hex}.invalid", "c", url)
+    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    stamps: list[float] = []
+    put = bucket.put
+
+    def recording_put(item: rate_limit.RateItem) -> Any:
+        admitted = put(item)
+        if admitted:
+            stamps.append(item.timestamp / 1000)
+        return admitted
+
+    monkeypatch.setattr(bucket, "put", recording_put)
+    limiter.acquire()
+    limiter.acquire()
+    first, second = stamps
+    assert second - first >= WINDOW_S + late_s - 0.05
+    rate_limit.close_budgets()
