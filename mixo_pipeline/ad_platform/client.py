@@ -7,7 +7,9 @@ token: headers are built per request and errors quote statuses and the server's 
 """
 
 import base64
+import itertools
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Self
@@ -46,6 +48,10 @@ from mixo_pipeline.ad_platform.transport import Call, Transport, body, body_or_n
 _default_log = logging.getLogger(__name__)
 
 
+class ClientStopped(RuntimeError):
+    """The call was abandoned, not failed: its client was stopped (the run was interrupted)."""
+
+
 class AdPlatformClient:
     """A thread-safe client for one account; ``budget_url`` holds the shared rate-limit budget
     (the ``postgres`` backend). Use as a context manager or call :meth:`close`."""
@@ -79,6 +85,8 @@ class AdPlatformClient:
             budget_url if self.settings.rate_limit_backend == "postgres" else None,
         )
         self._tokens = TokenCache(self._login)
+        # Set from any thread (a step shares one): each call in progress ends at its next step.
+        self.stopping = threading.Event()
 
     def __enter__(self) -> Self:
         return self
@@ -102,8 +110,7 @@ class AdPlatformClient:
     def iter_campaign_pages(self) -> Iterator[CampaignPage]:
         """Every page of the campaign listing, in order, checked by :class:`PageGuard`."""
         guard = PageGuard()
-        page_no = 1
-        while True:
+        for page_no in itertools.count(1):
             call = Call(
                 "list",
                 "GET",
@@ -117,7 +124,6 @@ class AdPlatformClient:
             yield page
             if not page.has_more:
                 return
-            page_no += 1
 
     def sync_campaign(self, campaign_id: str) -> SyncResult:
         """Sync one campaign. Failures come back as results; only refused credentials raise."""
@@ -148,7 +154,7 @@ class AdPlatformClient:
     def _request(self, call: Call) -> requests.Response:
         """Attempt ``call`` until it succeeds, fails for good, or runs out of attempts."""
         rule = RetryRule(self.settings, self._limiter.window_s)
-        retrying = rule.retrying(before_sleep=lambda state: self._before_retry(call, state))
+        retrying = rule.retrying(lambda state: self._before_retry(call, state), self.stopping.wait)
         try:
             return retrying(self._attempt, call)
         except Retryable as failure:
@@ -160,16 +166,20 @@ class AdPlatformClient:
             raise RetriesExhaustedError(call.describe, call.sends, failure.status) from None
 
     def _attempt(self, call: Call) -> requests.Response:
+        if self.stopping.is_set():  # before the login and the permit: either may be a long wait
+            raise ClientStopped(call.describe)
         token = None
         if call.endpoint == "auth":
             secret = f"{self.account.email}:{self.account.password}".encode()
             auth = "Basic " + base64.b64encode(secret).decode("ascii")
         else:
             self._tokens.get()  # log in before the permit: nothing slow between permit and send
-            waited = self._limiter.acquire(urgent=call.endpoint == "list")
+            waited = self._limiter.acquire(urgent=call.endpoint == "list", stop=self.stopping)
             self.stats.add_wait("limiter_wait_s", waited)
             token = self._tokens.get()
             auth = f"Bearer {token}"
+        if self.stopping.is_set():  # stopped while it waited for them
+            raise ClientStopped(call.describe)
         call.sends += 1
         response, status = self._transport.send(call, {"Authorization": auth})
         verdict = classify(status)

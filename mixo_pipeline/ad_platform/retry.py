@@ -56,12 +56,15 @@ class RetryRule:
         self.failures = 0
         self.rate_limited_s = 0.0
 
-    def retrying(self, before_sleep: Callable[[RetryCallState], None]) -> Retrying:
+    def retrying(
+        self, before_sleep: Callable[[RetryCallState], None], sleep: Callable[[float], object]
+    ) -> Retrying:
         return Retrying(
             retry=retry_if_exception_type(Retryable),
             wait=self._wait,
             stop=self._stop,
             before_sleep=before_sleep,
+            sleep=sleep,
             reraise=True,
         )
 

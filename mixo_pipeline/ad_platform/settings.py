@@ -11,8 +11,6 @@ from typing import Literal, Self
 import dagster as dg
 from pydantic import Field
 
-UNSCALED = frozenset({"rate_limit_margin_s"})
-
 
 class ClientSettings(dg.Config, allow_inf_nan=False):
     """Configuration of :class:`~mixo_pipeline.ad_platform.client.AdPlatformClient`.
@@ -24,34 +22,22 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
     page_size: int = Field(10, ge=1, description="Campaigns per page; 10 lists consistently.")
     rate_limit_requests: int = Field(10, ge=1, description="Requests admitted per window.")
     rate_limit_period_s: float = Field(60.0, gt=0, description="The platform's sliding window.")
-    rate_limit_margin_s: float = Field(
-        0.5, ge=0, description="Real seconds added to the window against jitter (not scaled)."
-    )
+    rate_limit_margin_s: float = Field(0.5, ge=0, description="Real seconds added to the window.")
     rate_limit_backend: Literal["memory", "postgres"] = Field(
-        "postgres",
-        description="Where each account's budget lives: 'postgres' (shared by every process on "
-        "the database) or 'memory' (this process only).",
+        "postgres", description="Budget shared by all processes ('postgres') or this one's."
     )
     connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect timeout.")
     list_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout of a page.")
     sync_read_timeout_s: float = Field(5.0, gt=0, description="Read timeout of a ~2 s sync.")
     auth_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout of the login.")
     health_timeout_s: float = Field(2.0, gt=0, description="Timeout of the /health probe.")
-    max_attempts: int = Field(
-        10,
-        ge=1,
-        description="Attempts per call against 5xx, timeouts and 401s, the first included.",
-    )
+    max_attempts: int = Field(10, ge=1, description="Attempts per call: 5xx, timeouts, 401s.")
     backoff_base_s: float = Field(0.5, ge=0, description="First backoff bound, doubled per try.")
     backoff_cap_s: float = Field(30.0, ge=0, description="Largest backoff.")
     backoff_jitter: bool = Field(True, description="Wait a uniform share of the backoff bound.")
     retry_after_cap_s: float = Field(120.0, ge=0, description="Longest 429 Retry-After honoured.")
-    rate_limited_deadline_s: float = Field(
-        600.0, ge=0, description="How long one call may keep being answered 429."
-    )
-    token_refresh_margin_s: float = Field(
-        60.0, ge=0, description="Refresh this long before expiry."
-    )
+    rate_limited_deadline_s: float = Field(600.0, ge=0, description="Longest 429 streak of a call.")
+    token_refresh_margin_s: float = Field(60.0, ge=0, description="Refresh before expiry.")
     token_ttl_s: float = Field(3600.0, gt=0, description="Token life when the login omits it.")
     sync_latency_s: float = Field(2.0, ge=0, description="The documented sync duration (floor).")
     sync_concurrency: int = Field(10, ge=1, description="Sync calls in flight per account.")
@@ -62,7 +48,7 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
         scaled = {
             name: value * self.time_scale
             for name, value in self
-            if name.endswith("_s") and name not in UNSCALED
+            if name.endswith("_s") and name != "rate_limit_margin_s"
         }
         return self.model_copy(update={**scaled, "time_scale": 1.0})
 

@@ -2,8 +2,9 @@
 
 Starts what is missing (:mod:`.stack`), runs the sync job for the default account on the
 instance of ``dagster.yaml`` (so ``make ui`` shows the run), prints progress and a one-line
-summary, and exits 0 only on a complete sync with every check passed. ``--ui`` runs ``dg dev``
-on the same stack instead, ``--dg ARGS...`` any other ``dg`` command."""
+summary, and exits 0 on a complete sync (a failed WARN check included), 1 otherwise, 2 when the
+stack is misconfigured. ``--ui`` runs ``dg dev`` on the same stack instead, ``--dg ARGS...`` any
+other ``dg`` command."""
 
 import argparse
 import logging
@@ -24,6 +25,7 @@ from mixo_pipeline.cli.stack import DEFAULT_TIME_SCALE, Stack, StackError, local
 from mixo_pipeline.cli.summary import summarize
 from mixo_pipeline.database import MIXO_HOME, REPO_ROOT, engine_for
 from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME
+from mixo_pipeline.settings import CLIENT_PREFIX
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,9 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     pace.add_argument(
         "--time-scale",
         type=float,
-        help=f"time scale of the mock and the client (default {DEFAULT_TIME_SCALE})",
+        help=f"time scale of the mock and the client (default {DEFAULT_TIME_SCALE}; with "
+        "AD_PLATFORM_API_URL set, the client's AD_PLATFORM_TIME_SCALE unless this is given)",
     )
-    parser.set_defaults(time_scale=DEFAULT_TIME_SCALE)
     command = parser.add_mutually_exclusive_group()
     command.add_argument("--ui", action="store_true", help="open the Dagster UI (dg dev) instead")
     command.add_argument(
@@ -54,7 +56,8 @@ def describe(stack: Stack) -> None:
     database = "DATABASE_URL" if stack.database_external else "embedded PostgreSQL in .mixo/"
     print(f"Database: {database} · Dagster instance: {REPO_ROOT / 'dagster.yaml'}")
     if not stack.mock_started:
-        print(f"Ad platform: {stack.api_url} (AD_PLATFORM_API_URL)")
+        scale = stack.settings.client.time_scale
+        print(f"Ad platform: {stack.api_url} (AD_PLATFORM_API_URL) · client time scale {scale:g}")
         return
     from mock_api import MockConfig  # the mock's defaults: the platform's documented limits
 
@@ -107,13 +110,14 @@ def run_pipeline(stack: Stack) -> int:
                 partition_key=client_id,
                 run_id=run_id,
                 raise_on_error=False,
+                tags=stack.run_tags,
                 # Progress comes from RunProgress; Dagster's console shows only errors.
                 run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
             )
         wall_s = time.monotonic() - started
     summary = summarize(result, engine, stack.settings, wall_s)
     print(summary.line())
-    return 0 if summary.ok else 1
+    return summary.exit_status
 
 
 def run_dg(args: list[str]) -> int:
@@ -123,8 +127,7 @@ def run_dg(args: list[str]) -> int:
     # dg compares the active virtualenv with the project's; they are the same interpreter here.
     env = {**os.environ, "VIRTUAL_ENV": sys.prefix}
     process = subprocess.Popen([str(dg_cli), *args], cwd=REPO_ROOT, env=env)
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
+    try:  # SIGTERM raises KeyboardInterrupt too (local_stack)
         return process.wait()
     except KeyboardInterrupt:
         process.send_signal(signal.SIGINT)
@@ -133,19 +136,21 @@ def run_dg(args: list[str]) -> int:
         except subprocess.TimeoutExpired:
             process.kill()
             return process.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.time_scale is not None:  # given: the client's pace too, whichever API it calls
+        os.environ[f"{CLIENT_PREFIX}TIME_SCALE"] = str(args.time_scale)
     try:
-        with local_stack(args.time_scale) as stack:
+        scale = DEFAULT_TIME_SCALE if args.time_scale is None else args.time_scale
+        with local_stack(scale) as stack:
             describe(stack)
             with dg.DagsterInstance.get() as instance:  # the single account's partition
                 instance.add_dynamic_partitions(
                     ACCOUNTS_PARTITIONS.name, [stack.settings.client_id]
                 )
+                stack.prepare(instance)
             if args.ui or args.dg:
                 return run_dg(["dev"] if args.ui else args.dg)
             return run_pipeline(stack)

@@ -1,8 +1,7 @@
 """The one-line verdict ``make run`` ends with; nothing is estimated: campaign counts come from
-PostgreSQL through the checks' queries, request figures from the client stats the API-facing
-assets record as metadata, check verdicts from the run's check evaluations."""
+PostgreSQL through the checks' queries, request figures from the client stats the sync records
+record as metadata, check verdicts from the run's check evaluations."""
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +12,8 @@ from mixo_pipeline.names import CHECKS, RAW_PAGES, SYNC_RECORDS
 from mixo_pipeline.settings import Settings
 from mixo_pipeline.storage import quality
 from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle
-from mixo_pipeline.sync.floor import admitted_requests, rate_limit_floor
 
-API_ASSETS = (RAW_PAGES, SYNC_RECORDS)
+WARN = f"({dg.AssetCheckSeverity.WARN.value})"
 
 
 @dataclass(frozen=True)
@@ -33,13 +31,23 @@ class Summary:
     floor_s: float | None
 
     @property
-    def ok(self) -> bool:
-        """Only a complete sync with every check passed is a success."""
-        complete = self.run_succeeded and bool(self.total) and self.synced == self.total
-        return complete and not self.checks_failed and len(self.checks_passed) == len(CHECKS)
+    def verdict(self) -> str:
+        """``failed`` (the run failed), ``incomplete`` (a campaign or a check short, or an ERROR
+        check failed), ``complete with warnings`` (only WARN checks failed) or ``complete``."""
+        if not self.run_succeeded:
+            return "failed"
+        errors = [name for name in self.checks_failed if not name.endswith(WARN)]
+        unevaluated = len(CHECKS) - len(self.checks_passed) - len(self.checks_failed)
+        if self.total is None or self.synced != self.total or errors or unevaluated:
+            return "incomplete"
+        return "complete with warnings" if self.checks_failed else "complete"
+
+    @property
+    def exit_status(self) -> int:
+        """0 for a complete sync, warnings or not; 1 otherwise (README: exit statuses)."""
+        return 0 if self.verdict.startswith("complete") else 1
 
     def line(self) -> str:
-        verdict = "Sync complete" if self.ok else "Sync incomplete"
         synced = f"{self.synced}/{self.total} campaigns synced"
         if self.total is None:
             synced = "no campaigns synced (this run stored no listing)"
@@ -49,7 +57,7 @@ class Summary:
             "failed": self.checks_failed,
             "not run": [check for check in CHECKS if check not in evaluated],
         }
-        parts = [f"{verdict}: {synced}", f"{self.duplicates} duplicates"]
+        parts = [f"Sync {self.verdict}: {synced}", f"{self.duplicates} duplicates"]
         parts += [f"checks {state}: {', '.join(names)}" for state, names in checks.items() if names]
         parts.append(
             "API request figures unavailable (an API step failed)"
@@ -67,11 +75,17 @@ def summarize(
     client_id = settings.client_id
     synced, total, duplicates = 0, None, 0
     try:
-        listed_by = load_cycle(engine, client_id).run_id
+        stored = load_cycle(engine, client_id)
     except NoCycleError:
-        listed_by = None
-    # Only a listing this run stored counts: an older one left in place is not this run's work.
-    if listed_by == result.run_id:
+        stored = None
+    cycles = {
+        event.materialization.metadata["cycle_id"].value
+        for event in result.get_asset_materialization_events()
+        if event.materialization.asset_key == RAW_PAGES
+    }
+    # Only a listing this run stored, or of the cycle it listed in or joined, counts: an older
+    # one left in place is not this run's work.
+    if stored is not None and (stored.run_id == result.run_id or stored.cycle_id in cycles):
         complete = quality.completeness(engine, client_id)
         unique = quality.uniqueness(engine, client_id)
         synced, total = complete.synced, complete.total
@@ -87,31 +101,21 @@ def summarize(
         checks_passed=[e.check_name for e in evaluations if e.passed],
         checks_failed=[f"{e.check_name} ({e.severity.value})" for e in evaluations if not e.passed],
         wall_s=wall_s,
-        **_request_figures(result, settings),
+        **_request_figures(result),
     )
 
 
-def _request_figures(result: dg.ExecuteInProcessResult, settings: Settings) -> dict[str, Any]:
-    """Requests, 429s, retries and the rate-limit floor from the client stats both API-facing
-    assets record as numeric metadata; all None when one recorded nothing (its step failed)."""
-    found: dict[dg.AssetKey, dict[str, float]] = {}
+def _request_figures(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    """Requests, 429s, retries and the rate-limit floor the sync records recorded (the client's
+    figures for the listing and the syncs); all None when they recorded nothing (step failed)."""
     for event in result.get_asset_materialization_events():
-        if (materialization := event.materialization).asset_key in API_ASSETS:
-            found[materialization.asset_key] = {
-                key: entry.value
-                for key, entry in materialization.metadata.items()
-                if isinstance(entry.value, int | float) and not isinstance(entry.value, bool)
+        if event.materialization.asset_key == SYNC_RECORDS:
+            figures = {key: entry.value for key, entry in event.materialization.metadata.items()}
+            requests = [figures.get(f"requests_by_endpoint.{e}", 0) for e in ("list", "sync")]
+            return {
+                "requests": int(sum(requests)),
+                "rate_limited": int(figures["rate_limited_429"]),
+                "retried": int(figures["retries"]),
+                "floor_s": figures["rate_limit_floor_s"],
             }
-    if len(found) < len(API_ASSETS):
-        return dict.fromkeys(("requests", "rate_limited", "retried", "floor_s"))
-    totals: Counter[str] = sum(map(Counter, found.values()), Counter())
-    real = settings.client.in_real_time()
-    admitted = admitted_requests(totals)
-    return {
-        "requests": int(totals["requests_by_endpoint.list"] + totals["requests_by_endpoint.sync"]),
-        "rate_limited": int(totals["rate_limited_429"]),
-        "retried": int(totals["retries"]),
-        "floor_s": rate_limit_floor(
-            admitted, real.rate_limit_requests, real.rate_limit_period_s, real.sync_latency_s
-        ),
-    }
+    return dict.fromkeys(("requests", "rate_limited", "retried", "floor_s"))

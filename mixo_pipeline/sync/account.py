@@ -15,6 +15,7 @@ from mixo_pipeline.ad_platform.client import AdPlatformClient
 from mixo_pipeline.ad_platform.models import CampaignPage
 from mixo_pipeline.storage.raw_pages import Cycle, replace_raw_pages
 from mixo_pipeline.storage.sync_records import record_results, succeeded_ids
+from mixo_pipeline.sync.cycle import CycleChoice
 
 _SHOWN_FAILURES = 20
 
@@ -47,12 +48,16 @@ class IncompleteSyncError(RuntimeError):
 
 
 def list_account(
-    engine: sa.Engine, client: AdPlatformClient, cycle_id: str, run_id: str, *, sync: bool
+    engine: sa.Engine, client: AdPlatformClient, choice: CycleChoice, run_id: str, *, sync: bool
 ) -> tuple[Cycle, SyncOutcome | None]:
-    """List the account, storing the pages in ``cycle_id`` once the listing is complete (one
+    """List the account, storing the pages in the chosen cycle once the listing is complete (one
     that fails part-way leaves the previous listing). With ``sync``, each page's campaigns are
-    synced as it arrives, so the rate budget is not idle while a page is slow."""
-    client_id = client.account.client_id
+    synced as it arrives, so the rate budget is not idle while a page is slow. A choice to join
+    another run's listing syncs what its cycle lacks instead of listing again."""
+    cycle_id, client_id = choice.cycle_id, client.account.client_id
+    if choice.listing is not None:
+        todo = [campaign.id for campaign in choice.listing.campaigns()]
+        return choice.listing, sync_listed(engine, client, cycle_id, run_id, todo) if sync else None
     pages: list[CampaignPage] = []
     stored: list[Cycle] = []
 

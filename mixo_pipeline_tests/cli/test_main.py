@@ -12,10 +12,11 @@ import dagster as dg
 import pytest
 
 from mixo_pipeline.cli.main import main, parse_args
-from mixo_pipeline.cli.stack import DEFAULT_TIME_SCALE
 from mixo_pipeline.cli.summary import Summary
 from mixo_pipeline.database import EmbeddedPostgres, dagster_storage_url, engine_for
 from mixo_pipeline.storage.schema import metadata
+from mock_api import MockConfig, MockServer
+from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
 SUMMARY = re.compile(
     r"^Sync complete: 100/100 campaigns synced · 0 duplicates · checks passed: "
@@ -81,7 +82,7 @@ def test_a_failed_sync_exits_non_zero_without_the_secret(
     assert main(["--time-scale", "0.01"]) == 1
     out, err = capsys.readouterr()
     last = out.strip().splitlines()[-1]
-    assert last.startswith("Sync incomplete: no campaigns synced (this run stored no listing)")
+    assert last.startswith("Sync failed: no campaigns synced (this run stored no listing)")
     assert "checks not run: campaigns_complete, campaigns_unique, campaigns_valid" in last
     assert "API request figures unavailable" in last
     assert "not-the-password" not in out + err
@@ -110,7 +111,7 @@ def test_a_misconfigured_stack_exits_2_naming_the_variable(
 
 
 def test_the_pace_defaults_to_make_runs_and_realistic_is_time_scale_1() -> None:
-    assert parse_args([]).time_scale == DEFAULT_TIME_SCALE
+    assert parse_args([]).time_scale is None  # the mock's: DEFAULT_TIME_SCALE
     assert parse_args(["--realistic"]).time_scale == 1.0
     assert parse_args(["--time-scale", "0.5"]).time_scale == 0.5
     assert parse_args(["--dg", "check", "defs"]).dg == ["check", "defs"]
@@ -133,7 +134,7 @@ def _summary(**overrides: Any) -> Summary:
     return Summary(**{**values, **overrides})
 
 
-def test_the_summary_names_failed_checks() -> None:
+def test_a_failed_warn_check_is_a_complete_sync_with_warnings() -> None:
     summary = _summary(
         checks_passed=["campaigns_complete", "campaigns_unique"],
         checks_failed=["campaigns_valid (WARN)"],
@@ -142,15 +143,88 @@ def test_the_summary_names_failed_checks() -> None:
         wall_s=61.84,
         floor_s=60.2,
     )
-    assert not summary.ok
+    assert summary.exit_status == 0
     assert summary.line() == (
-        "Sync incomplete: 100/100 campaigns synced · 0 duplicates · checks passed: "
+        "Sync complete with warnings: 100/100 campaigns synced · 0 duplicates · checks passed: "
         "campaigns_complete, campaigns_unique · checks failed: campaigns_valid (WARN) · "
         "120 API requests, 0 rate-limited, 8 retried · 61.8 s (floor 60.2 s)"
     )
 
 
-def test_a_partial_sync_is_not_ok() -> None:
-    summary = _summary(synced=99)
-    assert not summary.ok
-    assert summary.line().startswith("Sync incomplete: 99/100 campaigns synced")
+TWO_PASSED = ["campaigns_complete", "campaigns_unique"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words", "status"),
+    [
+        ({}, "Sync complete: 100/100", 0),
+        (
+            {"checks_passed": TWO_PASSED, "checks_failed": ["campaigns_valid (WARN)"]},
+            "Sync complete with warnings: 100/100",
+            0,
+        ),
+        ({"synced": 99}, "Sync incomplete: 99/100", 1),
+        ({"total": None, "synced": 0}, "Sync incomplete: no campaigns synced", 1),
+        ({"checks_passed": TWO_PASSED}, "Sync incomplete: 100/100", 1),  # one check not run
+        (
+            {
+                "checks_passed": ["campaigns_complete", "campaigns_valid"],
+                "checks_failed": ["campaigns_unique (ERROR)"],
+            },
+            "Sync incomplete: 100/100",
+            1,
+        ),
+        ({"run_succeeded": False}, "Sync failed: 100/100", 1),
+        ({"run_succeeded": False, "synced": 0, "total": None}, "Sync failed: no campaigns", 1),
+    ],
+)
+def test_summary_words_and_exit_status(overrides: dict[str, Any], words: str, status: int) -> None:
+    summary = _summary(**overrides)
+    assert summary.line().startswith(words), summary.line()
+    assert summary.exit_status == status
+
+
+@pytest.fixture
+def external_mock(launcher_env: None) -> Iterator[MockServer]:
+    """A platform of our own at time scale 0.01 behind ``AD_PLATFORM_API_URL``: 8 campaigns,
+    no faults, so its 9 requests fit in one window at any client pace."""
+    config = MockConfig(time_scale=0.01, seed=5, campaigns=8, error_rate=0, hang_rate=0)
+    with MockServer(config) as mock:
+        os.environ.update(
+            AD_PLATFORM_API_URL=mock.url,
+            AD_PLATFORM_EMAIL=DEFAULT_EMAIL,
+            AD_PLATFORM_PASSWORD=DEFAULT_PASSWORD,
+        )
+        yield mock
+
+
+def test_a_failed_warn_check_ends_complete_with_warnings_and_exits_0(
+    external_mock: MockServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = {"status": "active", "budget": 100, "impressions": 10, "clicks": 50, "conversions": 1}
+    created = "2026-11-01T00:00:00Z"
+    external_mock.set_campaigns(
+        "default",
+        [{"id": f"c{n}", "name": f"C{n}", "created_at": created, **bad} for n in range(8)],
+    )
+    assert main(["--time-scale", "0.01"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith(
+        "Sync complete with warnings: 8/8 campaigns synced · 0 duplicates · checks passed: "
+        "campaigns_complete, campaigns_unique · checks failed: campaigns_valid (WARN)"
+    ), last
+
+
+def test_time_scale_sets_the_client_of_an_api_given_by_url(
+    external_mock: MockServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.environ["AD_PLATFORM_TIME_SCALE"] = "1"  # the flag wins over the environment
+    assert main(["--time-scale", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert f"{external_mock.url} (AD_PLATFORM_API_URL) · client time scale 0.01" in out
+    with dg.DagsterInstance.get() as instance:
+        (record,) = instance.fetch_materializations(
+            dg.AssetKey("campaign_sync_records"), limit=1
+        ).records
+    # The client's own floor: one 2 s sync at its time scale (2.0 s had it kept scale 1).
+    assert record.asset_materialization.metadata["rate_limit_floor_s"].value == 0.02

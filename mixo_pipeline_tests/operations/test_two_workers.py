@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from mixo_pipeline.accounts.file import FILE_VARIABLE
 from mixo_pipeline.database import EmbeddedPostgres, dagster_storage_url
-from mixo_pipeline.names import ACCOUNTS_PARTITIONS
-from mixo_pipeline.storage.schema import campaigns
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS, SYNC_RECORDS
+from mixo_pipeline.storage.schema import campaign_sync_records, campaigns
 from mixo_pipeline_tests.operations.conftest import (
     FAST,
     PATIENT_TIMEOUTS,
@@ -85,15 +85,26 @@ def test_two_workers_share_each_accounts_budget(
         assert worker.returncode == 0, err[-3000:]
         assert json.loads(out.strip().splitlines()[-1])["success"] is True
 
+    r = campaign_sync_records.c
+    with ops_db.connect() as conn:
+        query = sa.select(r.client_id, sa.func.count(sa.distinct(r.cycle_id))).group_by(r.client_id)
+        cycles = dict(conn.execute(query).all())
     limit = stats["config"]["rate_limit"]
     for key in KEYS:
         client = stats["clients"][key]
         assert client["refused_429"] == 0, (key, client)
         assert client["max_admitted_in_window"] <= limit, (key, client)
-        assert client["syncs_completed"] >= CAMPAIGNS
-    # Both workers really worked on the shared accounts: they were listed twice.
-    for key in ("client_2", "client_3"):
-        assert stats["clients"][key]["endpoints"]["list"]["admitted"] >= 2 * (CAMPAIGNS // 10)
+        # Each campaign synced once per cycle: a worker that found the other syncing the
+        # account waited for its lock and joined its cycle instead of syncing it again.
+        assert client["syncs_completed"] == CAMPAIGNS * cycles[key], (key, cycles)
+    # Both workers really worked on the shared accounts (listed them, or joined the other's cycle).
+    run_ids = {json.loads(out.strip().splitlines()[-1])["run_id"] for out, _ in outputs}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for key in ("client_2", "client_3"):
+            found = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=SYNC_RECORDS, asset_partitions=[key]), limit=10
+            )
+            assert {record.run_id for record in found.records} == run_ids, key
 
     with ops_db.connect() as conn:
         rows = conn.execute(

@@ -5,7 +5,9 @@ One multi-asset step computes them and the checks on ``campaigns`` for each of i
 selectable apart (``can_subset``): ``campaigns`` alone re-merges the stored cycle without the API.
 """
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -22,16 +24,18 @@ from mixo_pipeline.defs.ad_platform.per_account import Metadata, StageResult
 from mixo_pipeline.defs.operations import cadence
 from mixo_pipeline.resources.ad_platform import AdPlatformResource
 from mixo_pipeline.resources.postgres import PostgresResource
+from mixo_pipeline.settings import load_settings
 from mixo_pipeline.storage import campaigns, schema
 from mixo_pipeline.storage.raw_pages import Cycle, load_cycle
 from mixo_pipeline.sync import account
-from mixo_pipeline.sync.cycle import choose_cycle
+from mixo_pipeline.sync.cycle import CycleChoice, account_lock, choose_cycle
 from mixo_pipeline.sync.floor import admitted_requests, rate_limit_floor
 
-# Whole-step retries on top of the client's per-request ones, for what those cannot absorb (a
-# worker restart, a database failover, an outage longer than the request budget).
+# Whole-step retries for what the client's own cannot absorb (a database blip), never for an
+# interrupt or a call that spent its attempts (per_account); 5 platform seconds at first.
+_SCALE = load_settings().client.time_scale
 RETRY_POLICY = dg.RetryPolicy(
-    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    max_retries=2, delay=5 * _SCALE, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 
 
@@ -98,12 +102,14 @@ def sync_ad_accounts(
     # an overlapping run stores a newer one meanwhile. Accounts not listed use the stored one.
     listed: dict[str, Cycle] = {}
 
-    def api_stages(client: AdPlatformClient, client_id: str) -> Iterator[StageResult]:
+    def api_stages(
+        client: AdPlatformClient, client_id: str, joined: CycleChoice | None
+    ) -> Iterator[StageResult]:
         """The stages calling the API, with the client's figures for the calls each made
         (listed and synced together, all on the sync records: one budget, one floor)."""
         before = client.stats.as_metadata()
         if names.RAW_PAGES in selected:
-            choice = choose_cycle(
+            choice = joined or choose_cycle(
                 engine,
                 client_id,
                 run_id=run.run_id,
@@ -112,9 +118,7 @@ def sync_ad_accounts(
                 max_age=max_age,
             )
             sync = names.SYNC_RECORDS in selected
-            cycle, synced = account.list_account(
-                engine, client, choice.cycle_id, run.run_id, sync=sync
-            )
+            cycle, synced = account.list_account(engine, client, choice, run.run_id, sync=sync)
             listed[client_id] = cycle
             metadata = {
                 "pages": len(cycle.pages),
@@ -138,10 +142,15 @@ def sync_ad_accounts(
 
     def stages(client_id: str) -> Iterator[StageResult]:
         if names.RAW_PAGES in selected or names.SYNC_RECORDS in selected:
-            # No logger: the client's per-request lines go to its Python logger, not the run's
+            # One run at a time syncs an account; one that waited joins the other's cycle. No
+            # logger: the client's per-request lines go to its Python logger, not the run's
             # event log, which would store thousands of them per batched run.
-            with ad_platform.get_client(resolve_account(client_id)) as client:
-                yield from api_stages(client, client_id)
+            with (
+                account_lock(engine, client_id, stopping) as joined,
+                ad_platform.get_client(resolve_account(client_id)) as client,
+            ):
+                client.stopping = stopping
+                yield from api_stages(client, client_id, joined)
         if names.CAMPAIGNS in selected:
             merged = campaigns.merge_campaigns(engine, client_id, listed.get(client_id))
             counts = ("inserted", "updated", "kept_newer", "removed", "written")
@@ -159,7 +168,43 @@ def sync_ad_accounts(
         for spec, evaluate in CHECKS
         if spec.key in context.selected_asset_check_keys
     ]
-    yield from per_account.materialize_per_account(context, stages, checks)
+    stopping = threading.Event()  # every client's: set, it abandons every call in progress
+    work = per_account.materialize_per_account(context, stages, checks)
+    yield from _unless_interrupted(work, stopping)
+
+
+def _unless_interrupted(
+    events: Iterator[per_account.StepEvent], stopping: threading.Event
+) -> Iterator[per_account.StepEvent]:
+    """``events``, each produced on another thread once the last one is stored, so that this thread
+    takes an interrupt (Ctrl-C, SIGTERM, a terminate from the UI) at once: it sets ``stopping``
+    and, once the work has wound down, fails the step without the retry of the RetryPolicy."""
+    interrupt: BaseException | None = None
+
+    def produced(thread: ThreadPoolExecutor) -> per_account.StepEvent | None:
+        nonlocal interrupt
+        pending = thread.submit(next, events, None)
+        while True:
+            try:
+                return pending.result()
+            except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as error:
+                interrupt = interrupt or error
+                stopping.set()
+
+    with ThreadPoolExecutor(1, "sync-step") as thread:
+        try:
+            while (event := produced(thread)) is not None:
+                yield event
+        except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as error:
+            interrupt = interrupt or error  # between two waits
+        except Exception:
+            if interrupt is None:
+                raise
+        finally:
+            stopping.set()  # also when Dagster closes this generator early
+    if interrupt is not None:
+        message = "interrupted: stopped without retry; the next run resumes the cycle"
+        raise dg.Failure(message, allow_retries=False) from interrupt
 
 
 def _sync_metadata(

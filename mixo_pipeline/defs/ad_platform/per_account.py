@@ -2,9 +2,10 @@
 
 One account: its stages are the step's ``MaterializeResult``s, its checks ``AssetCheckResult``s.
 Several (a batched backfill, one thread each): as each finishes, its completed stages become
-materializations of its partition and its checks evaluations of it, then each check gets a
-step-level summary. A failed account keeps its completed stages; the step fails at the end
-naming it, and is retried only for one account and a transient error (a retry redoes them all).
+materializations of its partition and its checks evaluations of that materialization (so each
+check's Partitions tab shows the account Passed or Failed), then each check gets a step-level
+summary. A failed account keeps its completed stages; the step fails at the end naming it, and
+is retried only for one account and a transient error (a retry redoes them all).
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -13,7 +14,11 @@ from typing import Any
 
 import dagster as dg
 
+# reason: the type of AssetCheckEvaluation's public target_materialization_data is not exported
+from dagster._core.definitions.asset_checks import asset_check_evaluation as evaluation
+
 from mixo_pipeline.ad_platform import errors
+from mixo_pipeline.sync.account import IncompleteSyncError
 
 Metadata = Mapping[str, Any]
 StageResult = tuple[dg.AssetKey, Metadata]
@@ -25,10 +30,11 @@ StepEvent = (
 )
 CheckResult = tuple[dg.AssetCheckSpec, dg.AssetCheckResult]
 _Outcome = tuple[list[StageResult], list[CheckResult], Exception | None]
-# What a retry cannot fix: wrong data, credentials or configuration (LookupError: an unknown
-# account or a missing secret; ValueError: a bad accounts file), not the network.
+# What a step retry cannot fix: wrong data, credentials or configuration (LookupError: an unknown
+# account or a missing secret; ValueError: a bad accounts file), and calls that spent all their
+# attempts (the next run resumes the cycle); not a database blip.
 _PERMANENT = (errors.AuthenticationError, errors.PaginationError, errors.ResponseValidationError)
-_PERMANENT += (LookupError, ValueError)
+_PERMANENT += (LookupError, ValueError, errors.RetriesExhaustedError, IncompleteSyncError)
 
 
 def _run(work: AccountWork, checks: Sequence[AccountCheck], key: str) -> _Outcome:
@@ -76,6 +82,7 @@ def materialize_per_account(
                     check_name=spec.name,
                     passed=result.passed,
                     metadata=result.metadata,
+                    target_materialization_data=_target(context, spec.asset_key, key),
                     severity=result.severity,
                     description=result.description,
                     blocking=spec.blocking,
@@ -101,6 +108,18 @@ def materialize_per_account(
         for key, error in sorted(failures.items()):
             context.log.error(f"account {key}: {type(error).__name__}: {error}")
         raise _failure(failures, retry=False)
+
+
+def _target(
+    context: dg.AssetExecutionContext, asset_key: dg.AssetKey, key: str
+) -> evaluation.AssetCheckEvaluationTargetMaterializationData | None:
+    """The partition's latest materialization (just stored): the one its evaluation judged."""
+    latest = dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[key])
+    for r in context.instance.fetch_materializations(latest, limit=1).records:
+        return evaluation.AssetCheckEvaluationTargetMaterializationData(
+            storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp
+        )
+    return None
 
 
 def _failure(failures: Mapping[str, Exception], *, retry: bool) -> dg.Failure:
