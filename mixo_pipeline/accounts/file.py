@@ -23,12 +23,9 @@ class AccountsConfigError(ValueError):
     """The accounts file is missing, unreadable or invalid; the message says where and what."""
 
 
-class UnknownAccountError(LookupError):
-    """A partition names an account that is not configured (retired, or a typo)."""
-
-
-class MissingSecretError(LookupError):
-    """An account's password variable is unset; names the variable, never a value."""
+class AccountError(LookupError):
+    """A partition's account is not configured (retired, or a typo) or its password variable is
+    unset; the message says which, naming the variable, never a value."""
 
 
 def _http_url(value: str) -> str:
@@ -148,7 +145,7 @@ def account_resolver(default: Account) -> Callable[[str], Account]:
             return default
         if config := configs.get(client_id):
             if not (password := os.environ.get(config.password_env, "")):
-                raise MissingSecretError(
+                raise AccountError(
                     f"account {client_id!r}: environment variable {config.password_env} "
                     "(its password) is not set"
                 )
@@ -157,6 +154,6 @@ def account_resolver(default: Account) -> Callable[[str], Account]:
             why = f"{FILE_VARIABLE} is unset: the only account is {default.client_id!r}"
         else:
             why = f"it is not listed in {path}; add it, or remove the partition if it was retired"
-        raise UnknownAccountError(f"unknown account {client_id!r}: {why}")
+        raise AccountError(f"unknown account {client_id!r}: {why}")
 
     return resolve

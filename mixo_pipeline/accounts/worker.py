@@ -3,15 +3,13 @@
 ``python -m mixo_pipeline.accounts.worker --from client_1 --to client_50`` builds its own
 resources on the shared PostgreSQL rate budget (so workers syncing overlapping accounts stay
 within each account's limit together), runs the sync job on the instance of ``DAGSTER_HOME`` and
-prints one JSON line (run id, success, wall and CPU s, peak RSS) for ``benchmarks/scale.py``.
+prints one JSON line: its run id and success (``benchmarks/scale.py`` measures time and memory).
 """
 
 import argparse
 import json
 import os
-import resource
 import sys
-import time
 
 import dagster as dg
 
@@ -31,22 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[variable_name(("client", "rate_limit_backend"))] = "postgres"
     partition_key = args.first if args.last in (None, args.first) else None
     tags = {} if partition_key else {RANGE_START_TAG: args.first, RANGE_END_TAG: args.last}
-
-    started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         job = defs().resolve_job_def(JOB_NAME)
         result = job.execute_in_process(
             instance=instance, partition_key=partition_key, tags=tags, raise_on_error=False
         )
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    figures = {
-        "run_id": result.run_id,
-        "success": result.success,
-        "wall_s": round(time.perf_counter() - started, 3),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "max_rss_mib": round(usage.ru_maxrss / 1024, 1),
-    }
-    print(json.dumps(figures), flush=True)
+    print(json.dumps({"run_id": result.run_id, "success": result.success}), flush=True)
     return 0 if result.success else 1
 
 

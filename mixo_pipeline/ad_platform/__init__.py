@@ -8,7 +8,7 @@ from mixo_pipeline.ad_platform.errors import (
     ResponseValidationError,
     RetriesExhaustedError,
 )
-from mixo_pipeline.ad_platform.models import Account, Campaign, CampaignPage, SyncResult
+from mixo_pipeline.ad_platform.models import Account
 from mixo_pipeline.ad_platform.settings import ClientSettings
 
 __all__ = [
@@ -16,11 +16,8 @@ __all__ = [
     "AdPlatformClient",
     "AdPlatformError",
     "AuthenticationError",
-    "Campaign",
-    "CampaignPage",
     "ClientSettings",
     "PaginationError",
     "ResponseValidationError",
     "RetriesExhaustedError",
-    "SyncResult",
 ]

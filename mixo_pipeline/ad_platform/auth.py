@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from mixo_pipeline.ad_platform.errors import AuthenticationError
 from mixo_pipeline.ad_platform.models import parse_token
+from mixo_pipeline.ad_platform.settings import ClientSettings
 
 CLOCK_SKEW_TOLERANCE_S = 300.0  # the server's issued_at is trusted this close to our clock
 
@@ -27,17 +28,17 @@ class Token:
 
 
 def token_from_response(
-    body: object, *, asked_wall: float, asked_mono: float, margin_s: float, default_ttl_s: float
+    body: object, asked_wall: float, asked_mono: float, settings: ClientSettings
 ) -> Token:
     """A validated login response as a :class:`Token`; ``asked_*`` are our clocks at the request."""
     parsed = parse_token(body)
-    ttl = parsed.expires_in if parsed.expires_in and parsed.expires_in > 0 else default_ttl_s
+    ttl = parsed.expires_in if (parsed.expires_in or 0) > 0 else settings.token_ttl_s
     remaining, issued_at = ttl, parsed.issued_at
     if issued_at is not None and abs(issued_at - asked_wall) <= CLOCK_SKEW_TOLERANCE_S:
         remaining = min(issued_at + ttl - asked_wall, ttl)
     expires_at = asked_mono + remaining
     # A margin longer than the token's life would refresh on every call: keep half of it usable.
-    margin = min(margin_s, remaining / 2)
+    margin = min(settings.token_refresh_margin_s, remaining / 2)
     return Token(parsed.access_token, refresh_at=expires_at - margin, expires_at=expires_at)
 
 

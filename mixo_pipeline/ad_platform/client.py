@@ -3,8 +3,7 @@
 Each attempt takes a rate-limit permit (except the login), attaches a valid token, sends with
 finite timeouts, and classifies the outcome (:mod:`.retry`); :class:`~.retry.RetryRule` decides
 whether and when to try again. Nothing here logs or raises the password, the Basic header or a
-token: headers are built per request and errors quote statuses and the server's ``error`` field.
-"""
+token: headers are built per request and errors quote statuses and the server's ``error`` field."""
 
 import base64
 import itertools
@@ -39,6 +38,7 @@ from mixo_pipeline.ad_platform.retry import (
     RetryRule,
     Verdict,
     classify,
+    failure_of,
     retry_after_seconds,
 )
 from mixo_pipeline.ad_platform.settings import ClientSettings
@@ -70,19 +70,14 @@ class AdPlatformClient:
         self.account = account
         self.stats = ClientStats()
         self._log = logger or _default_log
-        self._transport = Transport(
-            account.base_url,
-            account.client_id,
-            self.settings.connect_timeout_s,
-            self.settings.sync_concurrency + 2,
-            self.stats,
-        )
+        self._transport = Transport(account, self.settings, self.stats)
         self._limiter = RateLimiter(
             self.settings.rate_limit_requests,
             self.settings.window_s,
             account.base_url,
             account.client_id,
             budget_url if self.settings.rate_limit_backend == "postgres" else None,
+            fresh_s=self.settings.rate_limit_margin_s / 2,  # the other half: send to arrival
         )
         self._tokens = TokenCache(self._login)
         # Set from any thread (a step shares one): each call in progress ends at its next step.
@@ -98,15 +93,6 @@ class AdPlatformClient:
         """Close pooled connections (the rate-limit budget is shared and outlives the client)."""
         self._transport.close()
 
-    def health(self) -> bool:
-        """Whether ``GET /health`` answers ``ok``: no auth, no permit, no retry."""
-        call = Call("health", "GET", "/health", "GET /health", self.settings.health_timeout_s)
-        response, status = self._transport.send(call, {})
-        try:
-            return status == 200 and response is not None and response.json()["status"] == "ok"
-        except (ValueError, KeyError, TypeError):
-            return False
-
     def iter_campaign_pages(self) -> Iterator[CampaignPage]:
         """Every page of the campaign listing, in order, checked by :class:`PageGuard`."""
         guard = PageGuard()
@@ -119,8 +105,7 @@ class AdPlatformClient:
                 self.settings.list_read_timeout_s,
                 params={"page": page_no, "limit": self.settings.page_size},
             )
-            page = parse_campaign_page(body(self._request(call), call.describe), page_no)
-            guard.check(page)
+            page = guard.check(parse_campaign_page(self._request(call), page_no))
             yield page
             if not page.has_more:
                 return
@@ -136,34 +121,36 @@ class AdPlatformClient:
             json={"campaign_id": campaign_id},
         )
         try:
-            synced_at = parse_sync_response(body(self._request(call), call.describe), campaign_id)
+            synced_at = parse_sync_response(self._request(call), campaign_id)
         except AuthenticationError:
             raise
         except AdPlatformError as exc:
-            self.stats.record_sync(success=False)
+            self.stats.record("syncs_failed")
             self._log.warning("%s: sync of %s failed: %s", self.account.client_id, campaign_id, exc)
             return SyncResult(campaign_id, success=False, attempts=call.sends, error=str(exc))
-        self.stats.record_sync(success=True)
+        self.stats.record("syncs_succeeded")
         return SyncResult(campaign_id, success=True, attempts=call.sends, synced_at=synced_at)
 
     def sync_campaigns(self, ids: Iterable[str]) -> Iterator[SyncResult]:
-        """Sync ``ids`` concurrently, yielding each result as soon as it is known (see
-        :func:`~.fanout.fan_out`: ``ids`` may be a listing still in progress)."""
+        """Sync ``ids`` concurrently, results as they come; ``ids`` may be a listing in progress."""
         return fan_out(self.sync_campaign, ids, self.settings.sync_concurrency)
 
-    def _request(self, call: Call) -> requests.Response:
-        """Attempt ``call`` until it succeeds, fails for good, or runs out of attempts."""
-        rule = RetryRule(self.settings, self._limiter.window_s)
+    def _request(self, call: Call) -> Any:
+        """The JSON body of ``call`` once an attempt succeeds; raises once it fails for good."""
+        rule = RetryRule(self.settings)
         retrying = rule.retrying(lambda state: self._before_retry(call, state), self.stopping.wait)
         try:
-            return retrying(self._attempt, call)
+            response = retrying(self._attempt, call)
         except Retryable as failure:
             if failure.verdict is Verdict.RELOGIN:  # every fresh token refused: the account fails
                 raise AuthenticationError(
                     f"{call.describe}: the platform kept refusing fresh tokens for "
                     f"{self.account.email} (HTTP 401 after {call.sends} attempts)"
                 ) from None
-            raise RetriesExhaustedError(call.describe, call.sends, failure.status) from None
+            raise RetriesExhaustedError(
+                f"{call.describe} failed after {call.sends} attempts; last status: {failure.status}"
+            ) from None
+        return body(response, call.describe)
 
     def _attempt(self, call: Call) -> requests.Response:
         if self.stopping.is_set():  # before the login and the permit: either may be a long wait
@@ -181,7 +168,7 @@ class AdPlatformClient:
         if self.stopping.is_set():  # stopped while it waited for them
             raise ClientStopped(call.describe)
         call.sends += 1
-        response, status = self._transport.send(call, {"Authorization": auth})
+        response, status = self._transport.send(call, auth)
         verdict = classify(status)
         if verdict is Verdict.OK and response is not None:
             return response
@@ -203,10 +190,8 @@ class AdPlatformClient:
         raise Retryable(verdict, status, asked)
 
     def _before_retry(self, call: Call, state: RetryCallState) -> None:
-        failure = state.outcome.exception() if state.outcome else None
-        assert isinstance(failure, Retryable) and state.next_action is not None
-        wait = state.next_action.sleep
-        self.stats.record_retry()
+        failure, wait = failure_of(state), state.upcoming_sleep
+        self.stats.record("retries")
         if failure.verdict is Verdict.RATE_LIMITED:
             self._limiter.pause(wait)
             self.stats.add_wait("limiter_wait_s", wait)
@@ -226,14 +211,8 @@ class AdPlatformClient:
         timeout = self.settings.auth_read_timeout_s
         call = Call("auth", "POST", "/auth/token", "POST /auth/token", timeout)
         asked_wall, asked_mono = time.time(), time.monotonic()
-        token = token_from_response(
-            body(self._request(call), call.describe),
-            asked_wall=asked_wall,
-            asked_mono=asked_mono,
-            margin_s=self.settings.token_refresh_margin_s,
-            default_ttl_s=self.settings.token_ttl_s,
-        )
-        self.stats.record_token_refresh()
+        token = token_from_response(self._request(call), asked_wall, asked_mono, self.settings)
+        self.stats.record("token_refreshes")
         self._log.info(
             "%s: logged in as %s; token valid for %.1f s",
             self.account.client_id,

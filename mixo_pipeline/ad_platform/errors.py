@@ -12,12 +12,6 @@ class AuthenticationError(AdPlatformError):
 class RetriesExhaustedError(AdPlatformError):
     """A request kept failing after every allowed attempt."""
 
-    def __init__(self, endpoint: str, attempts: int, last_status: int | str) -> None:
-        super().__init__(f"{endpoint} failed after {attempts} attempts; last status: {last_status}")
-        self.endpoint = endpoint
-        self.attempts = attempts
-        self.last_status = last_status
-
 
 class PaginationError(AdPlatformError):
     """The listing contradicted itself (empty page with has_more, changing total, repeats...)."""

@@ -14,18 +14,16 @@ class PageGuard:
         self._first: CampaignPage | None = None
         self._seen: dict[str, int] = {}  # campaign id: the page that listed it
 
-    def check(self, page: CampaignPage) -> None:
-        """Validate ``page`` against the pages before it."""
+    def check(self, page: CampaignPage) -> CampaignPage:
+        """``page``, validated against the pages before it."""
         first = self._first = self._first or page
         where = f"campaigns page {page.page}"
-        if page.limit != first.limit:
-            raise PaginationError(
-                f"{where}: limit changed from {first.limit} to {page.limit} during the listing"
-            )
-        if page.total != first.total:
-            raise PaginationError(
-                f"{where}: total changed from {first.total} to {page.total} during the listing"
-            )
+        for name in ("limit", "total"):
+            was, now = getattr(first, name), getattr(page, name)
+            if now != was:
+                raise PaginationError(
+                    f"{where}: {name} changed from {was} to {now} during the listing"
+                )
         if len(page.campaigns) > page.limit:
             raise PaginationError(
                 f"{where}: {len(page.campaigns)} campaigns exceed the page limit {page.limit}"
@@ -50,3 +48,4 @@ class PageGuard:
                 f"{where}: listing ended with {len(self._seen)} campaigns, but total says "
                 f"{first.total}"
             )
+        return page

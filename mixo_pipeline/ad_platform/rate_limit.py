@@ -1,17 +1,13 @@
 """A permit before every rate-limited request, from one budget per account (pyrate-limiter).
 
-The platform keeps a sliding log per client; so do we, one pyrate-limiter bucket per account:
-a ``PostgresBucket`` table (stamped by the database clock, so every process on every machine
-shares one budget) or an ``InMemoryBucket`` (this process only). Our window is the platform's
-plus a margin for the delay between taking a permit and the platform counting the request.
-
-Each account has its own ``Limiter`` (so a slow permit of one account never holds up another)
-and lets one of its threads wait at a time (so a freed slot costs one database round trip, not
-ten), the listing's first.
-"""
+One pyrate-limiter bucket per account, a sliding log like the platform's: a ``PostgresBucket``
+table (on the database's clock, shared by every process) or an ``InMemoryBucket`` (this process
+only), over the platform's window plus a margin. Each account has its own ``Limiter`` and lets
+one of its threads wait at a time (a freed slot costs one database round trip, not ten)."""
 
 import atexit
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -33,8 +29,9 @@ from pyrate_limiter import (
 from mixo_pipeline.ad_platform.errors import AdPlatformError
 from mixo_pipeline.database import libpq_conninfo
 
+_log = logging.getLogger(__name__)
 LIMITER_BUFFER_MS = 10  # added to each computed wait, so a waiter wakes just after the slot frees
-STOP_POLL_S = 2.0  # how often a waiting thread looks whether its run was stopped (real seconds)
+STOP_POLL_S = 5.0  # how often a waiting thread looks whether its run was stopped (real seconds)
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -55,12 +52,16 @@ def _utc_session(conn: Any) -> None:
     conn.commit()
 
 
+_stamped = threading.local()  # when this thread's last permit was stamped (monotonic seconds)
+
+
 class _StampedWhenGranted:
-    """pyrate-limiter stamps a permit when asked plus its planned sleeps, not when granted: at
-    100 accounts that was 75 ms early at the median, 0.25 s at the 99th percentile."""
+    """pyrate-limiter stamps a permit when asked plus its planned sleeps, not when granted: a
+    waiter that woke late was recorded early, and drew 429s (docs/performance.md)."""
 
     def put(self, item: RateItem) -> Any:
         item.timestamp = self.now()  # type: ignore[attr-defined]
+        _stamped.at = time.monotonic()
         return super().put(item)  # type: ignore[misc]
 
 
@@ -101,8 +102,7 @@ class _AccountBuckets(BucketFactory):
             return bucket
 
     def wrap_item(self, name: str, weight: int = 1) -> RateItem:
-        # Stamped with the bucket's own clock: the database's for a shared budget.
-        return RateItem(name, self.get(RateItem(name, 0)).now(), weight=weight)
+        return RateItem(name, 0, weight=weight)  # stamped by the bucket's clock when put
 
     def close(self) -> None:
         super().close()
@@ -174,9 +174,16 @@ class RateLimiter:
     """Permits for one account's rate-limited requests."""
 
     def __init__(
-        self, limit: int, window_s: float, base_url: str, client_id: str, budget_url: str | None
+        self,
+        limit: int,
+        window_s: float,
+        base_url: str,
+        client_id: str,
+        budget_url: str | None,
+        fresh_s: float,
     ) -> None:
         self.window_s = window_s
+        self.fresh_s = fresh_s
         self.name = budget_key(base_url, client_id)
         self.backend = "memory" if budget_url is None else "postgres"
         conninfo = None if budget_url is None else libpq_conninfo(budget_url)
@@ -190,16 +197,24 @@ class RateLimiter:
         try:
             with self._budget.turn.take(urgent):
                 if not stop.wait(max(0.0, self._budget.paused_until - time.monotonic())):
-                    # False after STOP_POLL_S (time to look at ``stop``), or if the library
-                    # computes its "never fits" sentinel: ask again.
-                    while not self._budget.limiter.try_acquire(self.name, timeout=STOP_POLL_S):
-                        if stop.is_set():
-                            break
+                    while not self._fresh_permit() and not stop.is_set():
+                        pass
         except Exception as exc:  # the shared budget's database is unreachable or broken
             raise AdPlatformError(
                 f"rate-limit budget ({self.backend}) unavailable: {type(exc).__name__}: {exc}"
             ) from exc
         return time.monotonic() - started
+
+    def _fresh_permit(self) -> bool:
+        """A permit whose request leaves within ``fresh_s`` of its stamp; False after STOP_POLL_S,
+        for the library's "never fits" sentinel, and for a thread held up after the stamp (a full
+        garbage collection): arriving late, it would open the next window early."""
+        if not self._budget.limiter.try_acquire(self.name, timeout=STOP_POLL_S):
+            return False
+        late_s = time.monotonic() - _stamped.at
+        if late_s > self.fresh_s:
+            _log.info("%s: permit held up %.2f s after its stamp: spent unused", self.name, late_s)
+        return late_s <= self.fresh_s
 
     def pause(self, seconds: float) -> None:
         """Hold this account's requests in this process for ``seconds`` (after a 429)."""

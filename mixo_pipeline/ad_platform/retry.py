@@ -47,12 +47,11 @@ class Retryable(Exception):
 
 class RetryRule:
     """One call's retry state: failures count towards ``max_attempts`` (a first 401 is replayed
-    at once, later failures back off with full jitter); 429s wait what they ask, capped, until
-    ``rate_limited_deadline_s`` of such waits."""
+    at once, later failures back off with full jitter); 429s wait what they ask (else a window),
+    capped, until ``rate_limited_deadline_s`` of such waits."""
 
-    def __init__(self, settings: ClientSettings, window_s: float) -> None:
+    def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
-        self._window_s = window_s
         self.failures = 0
         self.rate_limited_s = 0.0
 
@@ -69,27 +68,27 @@ class RetryRule:
         )
 
     def _wait(self, state: RetryCallState) -> float:
-        failure = _failure(state)
+        failure = failure_of(state)
+        settings = self._settings
         if failure.verdict is Verdict.RATE_LIMITED:
             asked = failure.retry_after_s
-            return min(self._window_s if asked is None else asked, self._settings.retry_after_cap_s)
+            return min(settings.window_s if asked is None else asked, settings.retry_after_cap_s)
         self.failures += 1
         if failure.verdict is Verdict.RELOGIN and self.failures == 1:
             return 0.0
-        settings = self._settings
         bound = min(
             settings.backoff_cap_s, settings.backoff_base_s * 2 ** min(self.failures - 1, 62)
         )
         return random.uniform(0.0, bound) if settings.backoff_jitter else bound
 
     def _stop(self, state: RetryCallState) -> bool:
-        if _failure(state).verdict is Verdict.RATE_LIMITED:
+        if failure_of(state).verdict is Verdict.RATE_LIMITED:
             self.rate_limited_s += state.upcoming_sleep
             return self.rate_limited_s > self._settings.rate_limited_deadline_s
         return self.failures >= self._settings.max_attempts
 
 
-def _failure(state: RetryCallState) -> Retryable:
+def failure_of(state: RetryCallState) -> Retryable:
     assert state.outcome is not None
     failure = state.outcome.exception()
     assert isinstance(failure, Retryable)

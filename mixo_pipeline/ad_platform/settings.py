@@ -1,10 +1,4 @@
-"""Every non-secret knob of the ad platform client, as one typed, validated model.
-
-Durations (fields ending in ``_s``) are platform seconds: the mock's ``--time-scale`` compresses
-the platform's clock, and :meth:`ClientSettings.in_real_time` applies the same factor once, when
-a client is built. The rate-limit margin is the exception: it covers physical jitter, which does
-not shrink with the mock's clock (docs/performance.md says how its default was chosen).
-"""
+"""Every non-secret knob of the ad platform client, as one typed, validated model."""
 
 from typing import Literal, Self
 
@@ -13,11 +7,10 @@ from pydantic import Field
 
 
 class ClientSettings(dg.Config, allow_inf_nan=False):
-    """Configuration of :class:`~mixo_pipeline.ad_platform.client.AdPlatformClient`.
-
-    Defaults follow the documented contract: 10 requests per 60 s per client, about 2 s per
-    sync call, one-hour tokens. Each field can be set as ``AD_PLATFORM_<FIELD>``.
-    """
+    """The client's configuration, each field settable as ``AD_PLATFORM_<FIELD>``; defaults follow
+    the contract (10 requests per 60 s per client, ~2 s per sync, 1 h tokens). Durations (``*_s``)
+    are platform seconds, scaled by ``time_scale`` once, in :meth:`in_real_time`; the rate-limit
+    margin covers physical jitter and never scales (docs/performance.md)."""
 
     page_size: int = Field(10, ge=1, description="Campaigns per page; 10 lists consistently.")
     rate_limit_requests: int = Field(10, ge=1, description="Requests admitted per window.")
@@ -30,7 +23,6 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
     list_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout of a page.")
     sync_read_timeout_s: float = Field(5.0, gt=0, description="Read timeout of a ~2 s sync.")
     auth_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout of the login.")
-    health_timeout_s: float = Field(2.0, gt=0, description="Timeout of the /health probe.")
     max_attempts: int = Field(10, ge=1, description="Attempts per call: 5xx, timeouts, 401s.")
     backoff_base_s: float = Field(0.5, ge=0, description="First backoff bound, doubled per try.")
     backoff_cap_s: float = Field(30.0, ge=0, description="Largest backoff.")

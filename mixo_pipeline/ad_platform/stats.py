@@ -5,16 +5,8 @@ from collections import Counter
 
 from mixo_pipeline.ad_platform.retry import CONNECTION_ERROR, TIMEOUT
 
-COUNTERS = (
-    "retries",
-    "rate_limited_429",
-    "timeouts",
-    "connection_errors",
-    "token_refreshes",
-    "syncs_succeeded",
-    "syncs_failed",
-)
 _BY_STATUS = {429: "rate_limited_429", TIMEOUT: "timeouts", CONNECTION_ERROR: "connection_errors"}
+COUNTERS = (*_BY_STATUS.values(), "retries", "token_refreshes", "syncs_succeeded", "syncs_failed")
 
 
 class ClientStats:
@@ -23,7 +15,7 @@ class ClientStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: Counter[tuple[str, str]] = Counter()
-        self._counters: Counter[str] = Counter()
+        self._counters: Counter[str] = Counter(dict.fromkeys(COUNTERS, 0))
         self._seconds = {"limiter_wait_s": 0.0, "backoff_wait_s": 0.0}
 
     def record_response(self, endpoint: str, status: int | str) -> None:
@@ -32,32 +24,16 @@ class ClientStats:
             if status in _BY_STATUS:
                 self._counters[_BY_STATUS[status]] += 1
 
-    def record_retry(self) -> None:
-        self._count("retries")
-
-    def record_token_refresh(self) -> None:
-        self._count("token_refreshes")
-
-    def record_sync(self, *, success: bool) -> None:
-        self._count("syncs_succeeded" if success else "syncs_failed")
+    def record(self, counter: str) -> None:
+        """Count one ``retries``, ``token_refreshes``, ``syncs_succeeded`` or ``syncs_failed``."""
+        assert counter in COUNTERS, counter
+        with self._lock:
+            self._counters[counter] += 1
 
     def add_wait(self, kind: str, seconds: float) -> None:
         """Add to ``limiter_wait_s`` (429 pauses included) or ``backoff_wait_s``."""
         with self._lock:
             self._seconds[kind] += seconds
-
-    def count(self, name: str) -> int:
-        with self._lock:
-            return self._counters[name]
-
-    def requests(self, endpoint: str | None = None, status: int | str | None = None) -> int:
-        """Requests sent, optionally only to ``endpoint`` and/or ending in ``status``."""
-        with self._lock:
-            return sum(
-                n
-                for (e, s), n in self._requests.items()
-                if endpoint in (None, e) and (status is None or s == str(status))
-            )
 
     def as_metadata(self) -> dict[str, int | float]:
         """Flat numeric figures for Dagster metadata, keys sorted."""
@@ -67,10 +43,6 @@ class ClientStats:
                 out[f"requests.{endpoint}.{status}"] += n
                 out[f"requests_by_endpoint.{endpoint}"] += n
                 out[f"requests_by_status.{status}"] += n
-            figures: dict[str, int | float] = {**out, **{c: self._counters[c] for c in COUNTERS}}
+            figures: dict[str, int | float] = {**out, **self._counters}
             figures.update({name: round(s, 3) for name, s in self._seconds.items()})
             return dict(sorted(figures.items()))
-
-    def _count(self, name: str) -> None:
-        with self._lock:
-            self._counters[name] += 1

@@ -8,7 +8,9 @@ from requests.adapters import HTTPAdapter
 from requests.exceptions import ChunkedEncodingError
 
 from mixo_pipeline.ad_platform.errors import AdPlatformError, ResponseValidationError
+from mixo_pipeline.ad_platform.models import Account
 from mixo_pipeline.ad_platform.retry import CONNECTION_ERROR, TIMEOUT
+from mixo_pipeline.ad_platform.settings import ClientSettings
 from mixo_pipeline.ad_platform.stats import ClientStats
 
 
@@ -16,7 +18,7 @@ from mixo_pipeline.ad_platform.stats import ClientStats
 class Call:
     """One logical call (possibly several attempts) and how many requests it has sent."""
 
-    endpoint: str  # list, sync, auth or health: the name used in stats
+    endpoint: str  # list, sync or auth: the name used in stats
     method: str
     path: str
     describe: str  # how errors and logs name the call, e.g. "GET /api/campaigns page 3"
@@ -27,17 +29,16 @@ class Call:
 
 
 class Transport:
-    """A pooled HTTP session for one account's base URL."""
+    """A pooled HTTP session for one account's base URL: a connection per sync in flight, plus
+    the listing's and the login's."""
 
-    def __init__(
-        self, base_url: str, client_id: str, connect_timeout: float, pool: int, stats: ClientStats
-    ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._client_id = client_id
-        self._connect_timeout = connect_timeout
+    def __init__(self, account: Account, settings: ClientSettings, stats: ClientStats) -> None:
+        self._base_url = account.base_url.rstrip("/")
+        self._client_id = account.client_id
+        self._connect_timeout = settings.connect_timeout_s
         self._stats = stats
         self._session = requests.Session()
-        adapter = HTTPAdapter(pool_maxsize=pool, max_retries=0)
+        adapter = HTTPAdapter(pool_maxsize=settings.sync_concurrency + 2, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         # Proxy and CA settings from the environment, read once rather than on every request
@@ -48,9 +49,7 @@ class Transport:
     def close(self) -> None:
         self._session.close()
 
-    def send(
-        self, call: Call, headers: dict[str, str]
-    ) -> tuple[requests.Response | None, int | str]:
+    def send(self, call: Call, auth: str) -> tuple[requests.Response | None, int | str]:
         """One request; a transport failure comes back as the status TIMEOUT or CONNECTION_ERROR."""
         try:
             response = self._session.request(
@@ -58,7 +57,7 @@ class Transport:
                 f"{self._base_url}{call.path}",
                 params=call.params,
                 json=call.json,
-                headers={**headers, "X-Client-ID": self._client_id},
+                headers={"Authorization": auth, "X-Client-ID": self._client_id},
                 timeout=(self._connect_timeout, call.read_timeout),
                 **self._env,
             )

@@ -6,8 +6,7 @@
 
 The list suits a backfill (``dagster job backfill ... --partitions "$(...)"``); the commands
 run batches at once, without the daemon. It reads the instance of ``DAGSTER_HOME``, or else the
-one ``make run`` and ``make ui`` share (starting the embedded PostgreSQL if needed).
-"""
+one ``make run`` and ``make ui`` share (starting the embedded PostgreSQL if needed)."""
 
 import argparse
 import os

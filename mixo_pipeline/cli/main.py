@@ -24,8 +24,7 @@ from mixo_pipeline.cli.progress import RunProgress
 from mixo_pipeline.cli.stack import DEFAULT_TIME_SCALE, Stack, StackError, local_stack
 from mixo_pipeline.cli.summary import summarize
 from mixo_pipeline.database import MIXO_HOME, REPO_ROOT, engine_for
-from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME
-from mixo_pipeline.settings import CLIENT_PREFIX
+from mixo_pipeline.names import JOB_NAME
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,24 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--dg", nargs=argparse.REMAINDER, metavar="ARGS", help="run `dg ARGS` on the stack instead"
     )
     return parser.parse_args(argv)
-
-
-def describe(stack: Stack) -> None:
-    database = "DATABASE_URL" if stack.database_external else "embedded PostgreSQL in .mixo/"
-    print(f"Database: {database} · Dagster instance: {REPO_ROOT / 'dagster.yaml'}")
-    if not stack.mock_started:
-        scale = stack.settings.client.time_scale
-        print(f"Ad platform: {stack.api_url} (AD_PLATFORM_API_URL) · client time scale {scale:g}")
-        return
-    from mock_api import MockConfig  # the mock's defaults: the platform's documented limits
-
-    mock, scale = MockConfig(), stack.settings.client.time_scale
-    print(
-        f"Ad platform: mock_api at {stack.api_url} with the documented constraints (time scale "
-        f"{scale:g}: {mock.rate_limit} requests per {mock.rate_window * scale:g} s, "
-        f"{mock.error_rate:.0%} 503s, {mock.hang_rate:.0%} hangs, "
-        f"{mock.sync_latency * scale:g} s per sync)"
-    )
 
 
 @contextmanager
@@ -98,7 +79,7 @@ def run_pipeline(stack: Stack) -> int:
     from mixo_pipeline.definitions import defs
 
     job = defs().resolve_job_def(JOB_NAME)
-    engine, client_id = engine_for(stack.database_url), stack.settings.client_id
+    engine, client_id = engine_for(stack.database_url), stack.client_id
     run_id = str(uuid.uuid4())  # chosen here: progress polls the run's events while it runs
     print(f"Run {run_id} · account {client_id!r} · job {JOB_NAME}")
     with dg.DagsterInstance.get() as instance:
@@ -115,7 +96,7 @@ def run_pipeline(stack: Stack) -> int:
                 run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
             )
         wall_s = time.monotonic() - started
-    summary = summarize(result, engine, stack.settings, wall_s)
+    summary = summarize(result, engine, client_id, wall_s)
     print(summary.line())
     return summary.exit_status
 
@@ -140,17 +121,8 @@ def run_dg(args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.time_scale is not None:  # given: the client's pace too, whichever API it calls
-        os.environ[f"{CLIENT_PREFIX}TIME_SCALE"] = str(args.time_scale)
     try:
-        scale = DEFAULT_TIME_SCALE if args.time_scale is None else args.time_scale
-        with local_stack(scale) as stack:
-            describe(stack)
-            with dg.DagsterInstance.get() as instance:  # the single account's partition
-                instance.add_dynamic_partitions(
-                    ACCOUNTS_PARTITIONS.name, [stack.settings.client_id]
-                )
-                stack.prepare(instance)
+        with local_stack(args.time_scale) as stack:
             if args.ui or args.dg:
                 return run_dg(["dev"] if args.ui else args.dg)
             return run_pipeline(stack)

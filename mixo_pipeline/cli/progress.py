@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from dagster_postgres.utils import DagsterPostgresException
 
 from mixo_pipeline.names import SYNC_STEP
-from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle
+from mixo_pipeline.storage.raw_pages import find_cycle
 from mixo_pipeline.storage.sync_records import succeeded_ids, succeeded_in_run
 
 EventType = dg.DagsterEventType
@@ -56,7 +56,15 @@ class RunProgress:
     def _poll(self) -> None:
         """A database blip (a restart, dropped connections) pauses the lines, never ends them."""
         try:
-            self._read()
+            if self._syncing:
+                self._report_database()
+            records = self._instance.get_records_for_run(
+                self._run_id, cursor=self._cursor, of_type=_EVENTS
+            )
+            for record in records.records:
+                if (event := record.event_log_entry.dagster_event) is not None:
+                    self._report_event(event)
+            self._cursor = records.cursor  # once reported: a batch cut short is read again
             self._paused = False
         except (sa.exc.DBAPIError, DagsterPostgresException):
             if not self._paused:
@@ -65,17 +73,6 @@ class RunProgress:
 
     def _line(self, text: str) -> None:
         print(f"[{time.monotonic() - self._started:6.1f}s] {text}")
-
-    def _read(self) -> None:
-        if self._syncing:
-            self._report_database()
-        records = self._instance.get_records_for_run(
-            self._run_id, cursor=self._cursor, of_type=_EVENTS
-        )
-        for record in records.records:
-            if (event := record.event_log_entry.dagster_event) is not None:
-                self._report_event(event)
-        self._cursor = records.cursor  # once reported: a batch cut short is read again
 
     def _report_event(self, event: dg.DagsterEvent) -> None:
         step = event.step_key or ""
@@ -101,10 +98,7 @@ class RunProgress:
     def _report_database(self) -> None:
         """What the sync step stored so far: syncs while it lists, the listing once complete,
         then the checkpointed syncs, a line per tenth of the listing."""
-        try:
-            cycle = load_cycle(self._engine, self._client_id)
-        except NoCycleError:
-            cycle = None
+        cycle = find_cycle(self._engine, self._client_id)
         if not self._listed and (cycle is None or cycle.run_id != self._run_id):
             # This run's listing is not stored yet, but its pages' syncs already run: count them.
             synced = succeeded_in_run(self._engine, self._client_id, self._run_id)

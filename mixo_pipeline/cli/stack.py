@@ -1,9 +1,8 @@
-"""The local stack behind ``make run`` and ``make ui``: database, Dagster instance, ad platform.
-
-Configured through environment variables, as a deployment is, so child processes (``dg dev``'s
+"""The local stack behind ``make run`` and ``make ui``: database, Dagster instance, ad platform,
+configured through environment variables as a deployment is, so child processes (``dg dev``'s
 webserver, daemon and run workers) see the same stack: ``DATABASE_URL`` (else the embedded
-PostgreSQL), ``DAGSTER_HOME`` (the repository root), ``DAGSTER_PG_URL``, ``MIXO_DAGSTER_DIR``,
-``MIXO_DAGSTER_LOGS_DIR`` and ``AD_PLATFORM_*`` (else the mock API, started here)."""
+PostgreSQL), ``DAGSTER_HOME``, ``DAGSTER_PG_URL``, ``MIXO_DAGSTER_DIR``, ``MIXO_DAGSTER_LOGS_DIR``
+and ``AD_PLATFORM_*`` (else the mock API, started here)."""
 
 import os
 import signal
@@ -23,8 +22,8 @@ from mixo_pipeline.database import (
     dagster_storage_url,
     ensure_database_url,
 )
-from mixo_pipeline.names import API_POOL
-from mixo_pipeline.settings import CLIENT_PREFIX, Settings, load_settings
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS, API_POOL
+from mixo_pipeline.settings import CLIENT_PREFIX, load_settings
 
 API_URL_ENV = f"{CLIENT_PREFIX}API_URL"
 EMAIL_ENV, PASSWORD_ENV = f"{CLIENT_PREFIX}EMAIL", f"{CLIENT_PREFIX}PASSWORD"
@@ -39,29 +38,26 @@ class StackError(RuntimeError):
 @dataclass(frozen=True)
 class Stack:
     database_url: str
-    database_external: bool
-    api_url: str
-    mock_started: bool
-    settings: Settings
+    client_id: str  # the single account's partition
     run_tags: dict[str, str]  # of the runs executed here: the next start fails them if we die
 
-    @staticmethod
-    def prepare(instance: dg.DagsterInstance) -> None:
-        """Fail the STARTED runs of launchers that died (the daemon's run monitoring cannot see
-        in-process runs); set the API pool's limit before any step does."""
-        for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-            owner, _, pid = run.tags.get(LAUNCHER_TAG, "").rpartition(":")
-            if owner == socket.gethostname() and not psutil.pid_exists(int(pid)):
-                instance.report_run_failed(run, f"The launcher that ran it (pid {pid}) is gone")
-                print(f"Run {run.run_id} marked failed: its launcher (pid {pid}) is gone")
-        # A step creates its pool's limit row on its first claim, and two doing so at once on a
-        # fresh instance collide on its unique key: created here instead, the loser re-reading.
-        if instance.global_op_concurrency_default_limit and not _has_pool_limit(instance):
-            try:
-                instance.event_log_storage.initialize_concurrency_limit_to_default(API_POOL)
-            except sa.exc.DBAPIError:
-                if not _has_pool_limit(instance):
-                    raise
+
+def prepare_instance(instance: dg.DagsterInstance) -> None:
+    """Fail the STARTED runs of launchers that died (the daemon's run monitoring cannot see
+    in-process runs); set the API pool's limit before any step does."""
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        owner, _, pid = run.tags.get(LAUNCHER_TAG, "").rpartition(":")
+        if owner == socket.gethostname() and not psutil.pid_exists(int(pid)):
+            instance.report_run_failed(run, f"The launcher that ran it (pid {pid}) is gone")
+            print(f"Run {run.run_id} marked failed: its launcher (pid {pid}) is gone")
+    # A step creates its pool's limit row on its first claim, and two doing so at once on a
+    # fresh instance collide on its unique key: created here instead, the loser re-reading.
+    if instance.global_op_concurrency_default_limit and not _has_pool_limit(instance):
+        try:
+            instance.event_log_storage.initialize_concurrency_limit_to_default(API_POOL)
+        except sa.exc.DBAPIError:
+            if not _has_pool_limit(instance):
+                raise
 
 
 def configure_dagster_home() -> str:
@@ -78,34 +74,58 @@ def _has_pool_limit(instance: dg.DagsterInstance) -> bool:
     return any(pool.name == API_POOL for pool in instance.event_log_storage.get_pool_limits())
 
 
+def _start_mock(cleanup: ExitStack, time_scale: float) -> str:
+    """Start the mock with its own documented test account (credentials live in mock_api, never
+    here); return how the banner describes it: the platform's documented limits, scaled."""
+    from mock_api import MockConfig, MockProcess
+    from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
+
+    mock = cleanup.enter_context(MockProcess(["--time-scale", str(time_scale)]))
+    os.environ[API_URL_ENV] = mock.url
+    cleanup.callback(os.environ.pop, API_URL_ENV, None)
+    os.environ.setdefault(EMAIL_ENV, DEFAULT_EMAIL)
+    os.environ.setdefault(PASSWORD_ENV, DEFAULT_PASSWORD)
+    limits = MockConfig()
+    return (
+        f"mock_api at {mock.url} with the documented constraints (time scale {time_scale:g}: "
+        f"{limits.rate_limit} requests per {limits.rate_window * time_scale:g} s, "
+        f"{limits.error_rate:.0%} 503s, {limits.hang_rate:.0%} hangs, "
+        f"{limits.sync_latency * time_scale:g} s per sync)"
+    )
+
+
 @contextmanager
-def local_stack(time_scale: float) -> Iterator[Stack]:
-    """Start what is missing (database, mock API), export the environment, stop it on any exit
-    but SIGKILL (SIGTERM acts as Ctrl-C; the server stops in the wheel's ``atexit`` hook). The
-    rate-limit budget is the default (PostgreSQL), the path of the daemon's runs too."""
+def local_stack(time_scale: float | None) -> Iterator[Stack]:
+    """Start what is missing (database, mock API), export the environment, prepare the instance
+    and print what the stack uses; stop it on any exit but SIGKILL (SIGTERM acts as Ctrl-C; the
+    server stops in the wheel's ``atexit`` hook). A ``time_scale`` given sets the client's pace
+    whichever API it calls; the mock's is it or ``DEFAULT_TIME_SCALE``. The rate-limit budget is
+    the default (PostgreSQL), the path of the daemon's runs too."""
+    scale = DEFAULT_TIME_SCALE if time_scale is None else time_scale
     with ExitStack() as cleanup:
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         cleanup.callback(signal.signal, signal.SIGTERM, previous)
         external = bool(os.environ.get(DATABASE_URL_ENV))
         database_url = configure_dagster_home()
-        mock_started = not os.environ.get(API_URL_ENV)
+        mock = None if os.environ.get(API_URL_ENV) else _start_mock(cleanup, scale)
         for name in (EMAIL_ENV, PASSWORD_ENV):
-            if not mock_started and not os.environ.get(name):
+            if not mock and not os.environ.get(name):
                 raise StackError(f"{API_URL_ENV} is set, so {name} must be set as well")
-        if mock_started:
-            # The mock's own documented test account: credentials live in mock_api, never here.
-            from mock_api import MockProcess
-            from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
-
-            mock = cleanup.enter_context(MockProcess(["--time-scale", str(time_scale)]))
-            os.environ[API_URL_ENV] = mock.url
-            cleanup.callback(os.environ.pop, API_URL_ENV, None)
-            os.environ.setdefault(EMAIL_ENV, DEFAULT_EMAIL)
-            os.environ.setdefault(PASSWORD_ENV, DEFAULT_PASSWORD)
-            os.environ[f"{CLIENT_PREFIX}TIME_SCALE"] = str(time_scale)
+        if mock or time_scale is not None:
+            os.environ[f"{CLIENT_PREFIX}TIME_SCALE"] = str(scale)
         try:
             settings = load_settings()
         except ValueError as error:
             raise StackError(str(error)) from None
+        database = "DATABASE_URL" if external else "embedded PostgreSQL in .mixo/"
+        print(f"Database: {database} · Dagster instance: {REPO_ROOT / 'dagster.yaml'}")
+        platform = mock or (
+            f"{os.environ[API_URL_ENV]} (AD_PLATFORM_API_URL) · client time scale "
+            f"{settings.client.time_scale:g}"
+        )
+        print(f"Ad platform: {platform}")
+        with dg.DagsterInstance.get() as instance:  # the single account's partition
+            instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS.name, [settings.client_id])
+            prepare_instance(instance)
         tags = {LAUNCHER_TAG: f"{socket.gethostname()}:{os.getpid()}"}
-        yield Stack(database_url, external, os.environ[API_URL_ENV], mock_started, settings, tags)
+        yield Stack(database_url, settings.client_id, tags)

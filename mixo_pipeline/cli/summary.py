@@ -9,9 +9,8 @@ import dagster as dg
 import sqlalchemy as sa
 
 from mixo_pipeline.names import CHECKS, RAW_PAGES, SYNC_RECORDS
-from mixo_pipeline.settings import Settings
 from mixo_pipeline.storage import quality
-from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle
+from mixo_pipeline.storage.raw_pages import find_cycle
 
 WARN = f"({dg.AssetCheckSeverity.WARN.value})"
 
@@ -70,14 +69,10 @@ class Summary:
 
 
 def summarize(
-    result: dg.ExecuteInProcessResult, engine: sa.Engine, settings: Settings, wall_s: float
+    result: dg.ExecuteInProcessResult, engine: sa.Engine, client_id: str, wall_s: float
 ) -> Summary:
-    client_id = settings.client_id
     synced, total, duplicates = 0, None, 0
-    try:
-        stored = load_cycle(engine, client_id)
-    except NoCycleError:
-        stored = None
+    stored = find_cycle(engine, client_id)
     cycles = {
         event.materialization.metadata["cycle_id"].value
         for event in result.get_asset_materialization_events()

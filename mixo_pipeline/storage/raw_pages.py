@@ -21,7 +21,6 @@ class Cycle:
     """An account's stored listing: the cycle it belongs to (named after the run that started
     it), the run that fetched it, the ``total`` the API reported and each (page number, body)."""
 
-    client_id: str
     cycle_id: str
     run_id: str
     total: int
@@ -43,24 +42,16 @@ class Cycle:
         if self.validated is not None:
             return self.validated
         guard = PageGuard()
-        pages = [parse_campaign_page(body, number) for number, body in self.pages]
-        for page in pages:
-            guard.check(page)
+        pages = [guard.check(parse_campaign_page(body, number)) for number, body in self.pages]
         return tuple(campaign for page in pages for campaign in page.campaigns)
 
 
 def replace_raw_pages(
-    engine: sa.Engine,
-    client_id: str,
-    cycle_id: str,
-    pages: Sequence[CampaignPage],
-    *,
-    run_id: str | None = None,
+    engine: sa.Engine, client_id: str, cycle_id: str, run_id: str, pages: Sequence[CampaignPage]
 ) -> Cycle:
-    """Replace the account's stored pages with ``pages`` (fetched by ``run_id``, by default the
-    cycle's own run) in one transaction: readers see the whole previous listing or the whole
-    new one. Runs listing one account at once take turns on a per-account advisory lock."""
-    run_id = run_id or cycle_id
+    """Replace the account's stored pages with ``pages`` (of cycle ``cycle_id``, fetched by
+    ``run_id``) in one transaction: readers see the whole previous listing or the whole new one.
+    Runs listing one account at once take turns on a per-account advisory lock."""
     rows = [
         {
             "client_id": client_id,
@@ -83,18 +74,26 @@ def replace_raw_pages(
             conn.execute(insert(table), rows)
     stored = tuple((page.page, page.raw) for page in pages)
     validated = tuple(campaign for page in pages for campaign in page.campaigns)
-    return Cycle(client_id, cycle_id, run_id, pages[-1].total if pages else 0, stored, validated)
+    return Cycle(cycle_id, run_id, pages[-1].total if pages else 0, stored, validated)
 
 
-def load_cycle(engine: sa.Engine, client_id: str) -> Cycle:
+def find_cycle(engine: sa.Engine, client_id: str) -> Cycle | None:
+    """The account's stored listing; ``None`` if it has none."""
     t = table.c
     query = sa.select(t.cycle_id, t.run_id, t.page, t.total, t.body).where(t.client_id == client_id)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(t.page)).all()
     if not rows:
+        return None
+    pages = tuple((row.page, row.body) for row in rows)
+    return Cycle(rows[0].cycle_id, rows[0].run_id, rows[-1].total, pages)
+
+
+def load_cycle(engine: sa.Engine, client_id: str) -> Cycle:
+    """The account's stored listing, which must exist."""
+    if (cycle := find_cycle(engine, client_id)) is None:
         raise NoCycleError(
             f"account {client_id!r} has no stored campaign pages; materialize "
             "raw_campaign_pages for it first"
         )
-    pages = tuple((row.page, row.body) for row in rows)
-    return Cycle(client_id, rows[0].cycle_id, rows[0].run_id, rows[-1].total, pages)
+    return cycle

@@ -1,8 +1,6 @@
-"""One account's API work, as plain functions: list its campaigns and sync them.
-
-Each sync result is written the moment it arrives (one small transaction), so a run killed
-half-way loses at most the calls in flight, and the run that continues the cycle skips the rest.
-"""
+"""One account's API work: list its campaigns and sync them. Each sync result is written as it
+arrives, so a run killed half-way loses at most the calls in flight; the run that continues the
+cycle skips the rest."""
 
 import time
 from collections import Counter, deque
@@ -65,7 +63,7 @@ def list_account(
         for page in client.iter_campaign_pages():
             pages.append(page)
             yield from (campaign.id for campaign in page.campaigns)
-        stored.append(replace_raw_pages(engine, client_id, cycle_id, pages, run_id=run_id))
+        stored.append(replace_raw_pages(engine, client_id, cycle_id, run_id, pages))
 
     ids = listed()
     outcome = sync_listed(engine, client, cycle_id, run_id, ids) if sync else None

@@ -1,12 +1,10 @@
 """Which sync cycle a run lists an account in: continue the last one, or start its own.
 
 A cycle is one pass over an account's campaigns, named after the run that started it; continuing
-it syncs only the campaigns without a successful record in it. A run that listed the account
-last (a step retry), or a re-execution of it, continues that listing's cycle, and any other
-re-execution its root run's ("re-execute from failure"). A new run resumes the stored cycle if it
-is unfinished and its first record younger than ``max_age``; otherwise it starts its own.
-A run that waited for another's :func:`account_lock` joins the cycle that run worked in.
-"""
+it syncs only the campaigns not yet synced in it. A step retry (the run that listed last)
+continues that listing's cycle, a re-execution its root run's. A new run resumes the stored cycle
+if unfinished and younger than ``max_age``, else starts its own; one that waited for
+:func:`account_lock` joins the cycle the other run worked in."""
 
 import logging
 import threading
@@ -18,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.client import ClientStopped
-from mixo_pipeline.storage.raw_pages import Cycle, NoCycleError, load_cycle
+from mixo_pipeline.storage.raw_pages import Cycle, find_cycle
 from mixo_pipeline.storage.sync_records import first_recorded_at, succeeded_ids
 
 _log = logging.getLogger(__name__)
@@ -44,7 +42,6 @@ def choose_cycle(
     root_run_id: str | None,
     parent_run_id: str | None = None,
     max_age: timedelta,
-    now: datetime | None = None,
 ) -> CycleChoice:
     """The cycle run ``run_id`` lists ``client_id`` in (the rule is in the module docstring)."""
 
@@ -67,7 +64,7 @@ def choose_cycle(
     started = first_recorded_at(engine, client_id, last)
     if started is None:
         return choice(run_id, f"cycle {last} synced nothing: a new cycle")
-    age = (now or datetime.now(UTC)) - started
+    age = datetime.now(UTC) - started
     unfinished = f"cycle {last} has {missing} of {len(listed)} campaigns unsynced"
     ago = f"started {age.total_seconds():.0f} s ago"
     if age >= max_age:
@@ -78,18 +75,14 @@ def choose_cycle(
 
 def _stored(engine: sa.Engine, client_id: str) -> tuple[Cycle | None, set[str]]:
     """The account's stored listing and the campaigns synced in its cycle (none without one)."""
-    try:
-        cycle = load_cycle(engine, client_id)
-    except NoCycleError:
-        return None, set()
-    return cycle, succeeded_ids(engine, client_id, cycle.cycle_id)
+    cycle = find_cycle(engine, client_id)
+    return cycle, succeeded_ids(engine, client_id, cycle.cycle_id) if cycle else set()
 
 
 class _AccountLocks:
-    """This process's session-level advisory locks, one per account being synced, all held on
-    one connection (one per account would exhaust the server's connections at scale). A process
-    that dies releases them with its session; a second holder in this process waits too, since
-    PostgreSQL lets a session take a lock it already holds."""
+    """This process's session-level advisory locks, all on one connection (one per account would
+    exhaust the server's connections at scale), released with the session if the process dies.
+    ``_held`` makes a second taker in this process wait: PostgreSQL would grant it again."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
@@ -134,9 +127,8 @@ _locks_guard = threading.Lock()
 def account_lock(
     engine: sa.Engine, client_id: str, stopping: threading.Event | None = None
 ) -> Iterator[CycleChoice | None]:
-    """Hold the account's lock for the block: one run at a time syncs an account. A run that had
-    to wait gets the cycle whose listing or syncs another run changed meanwhile, to join;
-    ``None`` if it did not wait or nothing changed (the other run failed early)."""
+    """Hold the account's lock: one run at a time syncs it. Yields the cycle to join if another
+    run changed its listing or syncs while this one waited, else ``None``."""
     with _locks_guard:
         locks = _locks.setdefault(engine.url.render_as_string(), _AccountLocks(engine))
     before = after = _stored(engine, client_id)

@@ -1,9 +1,5 @@
 """The rate-limit floor: the fastest a run could have been, given the requests it needed.
-
-With N requests admitted per window, ``R`` admitted requests need ``(R - 1) // N`` full windows
-before the last one starts, and the last sync still takes its latency. Efficiency is floor/wall;
-``benchmarks/`` uses the same formula, so their figures and the UI's compare directly.
-"""
+Efficiency is floor/wall; ``benchmarks/`` uses the same formula, so the figures compare."""
 
 from collections.abc import Mapping
 
@@ -20,5 +16,7 @@ def admitted_requests(stats: Mapping[str, int | float]) -> int:
 
 
 def rate_limit_floor(admitted: int, limit: int, window_s: float, sync_latency_s: float) -> float:
-    """Seconds the platform's limit forces ``admitted`` requests to take at minimum."""
+    """Seconds the platform's limit forces ``admitted`` requests to take at minimum: with
+    ``limit`` per window, ``(admitted - 1) // limit`` full windows pass before the last one starts,
+    and the last sync still takes its latency."""
     return (admitted - 1) // limit * window_s + sync_latency_s if admitted > 0 else 0.0

@@ -25,7 +25,6 @@ def main(argv: list[str]) -> None:
         "default", base_url, os.environ["AD_PLATFORM_EMAIL"], os.environ["AD_PLATFORM_PASSWORD"]
     )
     with AdPlatformClient(settings, account, budget_url=db_url) as client:
-        client.health()  # connections warm before the start line
         time.sleep(max(0.0, float(start_at) - time.time()))
         results = list(client.sync_campaigns(ids))
     print(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from mixo_pipeline.accounts.health import probe_health
 from mixo_pipeline.ad_platform import (
     AuthenticationError,
     PaginationError,
@@ -81,7 +82,8 @@ def test_wrong_password_fails_fast_naming_the_email_only(start_mock, make_client
 
     message = str(excinfo.value)
     assert "admin@mixoads.com" in message and "not-it-123" not in message
-    assert client.stats.requests("auth") == 1  # no retries on 401 from the login
+    # No retries on 401 from the login.
+    assert client.stats.as_metadata()["requests_by_endpoint.auth"] == 1
     assert server_stats(mock)["endpoints"]["auth"]["unauthorized_401"] >= 1
     assert server_stats(mock)["admitted"] == 0
 
@@ -94,7 +96,7 @@ def test_token_expiring_mid_sync_is_refreshed_before_it_lapses(start_mock, make_
     results = list(client.sync_campaigns(all_ids(client)))
 
     assert all(r.success for r in results) and len(results) == 24
-    assert client.stats.count("token_refreshes") >= 3
+    assert client.stats.as_metadata()["token_refreshes"] >= 3
     assert server_stats(mock)["unauthorized_401"] == 0  # refreshed proactively, never refused
 
 
@@ -116,8 +118,8 @@ def test_a_401_mid_sync_refreshes_once_and_replays(start_mock, make_client, monk
     assert all(r.success for r in results) and len(results) == 30
     refused = server_stats(mock)["unauthorized_401"]
     assert refused >= 1
-    assert client.stats.requests(status=401) == refused
-    assert client.stats.count("token_refreshes") >= 2
+    meta = client.stats.as_metadata()
+    assert meta["requests_by_status.401"] == refused and meta["token_refreshes"] >= 2
 
 
 def test_401s_for_fresh_tokens_relogin_with_backoff_then_fail_the_account(
@@ -147,9 +149,10 @@ def test_401s_for_fresh_tokens_relogin_with_backoff_then_fail_the_account(
     assert not worker.is_alive(), "401s for fresh tokens were retried without end"
     assert len(raised) == 1
     assert re.search(r"admin@mixoads.com.*HTTP 401 after 4 attempts", str(raised[0]))
-    assert client.stats.requests("sync", 401) == 4
-    assert client.stats.requests("auth") == 4  # the first login and one per rejected token
-    assert client.stats.as_metadata()["backoff_wait_s"] > 0  # later replays backed off
+    meta = client.stats.as_metadata()
+    assert meta["requests.sync.401"] == 4
+    assert meta["requests_by_endpoint.auth"] == 4  # the first login and one per rejected token
+    assert meta["backoff_wait_s"] > 0  # later replays backed off
 
 
 def test_429_with_retry_after_only_in_the_body(start_mock, make_client, monkeypatch) -> None:
@@ -170,7 +173,7 @@ def test_429_with_retry_after_only_in_the_body(start_mock, make_client, monkeypa
 
     assert all(r.success for r in results)
     refused = server_stats(mock)["refused_429"]
-    assert refused >= 1 and client.stats.count("rate_limited_429") == refused
+    assert refused >= 1 and client.stats.as_metadata()["rate_limited_429"] == refused
     assert asked and all(header is None and body == 0.6 for header, body in asked)
     assert server_stats(mock)["max_admitted_in_window"] <= 4
 
@@ -182,7 +185,7 @@ def test_429_with_retry_after_header_and_body_strict(start_mock, make_client) ->
     results = list(client.sync_campaigns(f"campaign_{n}" for n in range(1, 13)))
 
     assert all(r.success for r in results)
-    assert server_stats(mock)["refused_429"] == client.stats.count("rate_limited_429") >= 1
+    assert server_stats(mock)["refused_429"] == client.stats.as_metadata()["rate_limited_429"] >= 1
 
 
 def test_429_waits_at_least_the_retry_after_of_the_body(start_stub, make_client) -> None:
@@ -198,7 +201,7 @@ def test_429_waits_at_least_the_retry_after_of_the_body(start_stub, make_client)
 
     lists = [t for method, path, t in stub.requests if path == "/api/campaigns"]
     assert len(lists) == 2 and lists[1] - lists[0] >= 1.5
-    assert client.stats.count("rate_limited_429") == 1
+    assert client.stats.as_metadata()["rate_limited_429"] == 1
 
 
 def test_429_with_retry_after_only_in_the_header(start_stub, make_client) -> None:
@@ -217,7 +220,7 @@ def test_429_with_retry_after_only_in_the_header(start_stub, make_client) -> Non
 
     lists = [t for method, path, t in stub.requests if path == "/api/campaigns"]
     assert len(lists) == 2 and lists[1] - lists[0] >= 0.3
-    assert client.stats.count("rate_limited_429") == 1
+    assert client.stats.as_metadata()["rate_limited_429"] == 1
 
 
 def test_429_forever_fails_at_its_own_deadline(start_stub, make_client) -> None:
@@ -238,15 +241,16 @@ def test_503_bursts_are_retried_until_everything_syncs(start_mock, make_client) 
 
     assert len(results) == 12 and all(r.success for r in results)
     served = server_stats(mock)["errors_503"]
-    assert served >= 5 and client.stats.requests(status=503) == served
-    assert client.stats.count("retries") == served
+    meta = client.stats.as_metadata()
+    assert served >= 5 and meta["requests_by_status.503"] == served
+    assert meta["retries"] == served
     assert any(r.attempts > 1 for r in results)
 
 
 def test_an_outage_shorter_than_the_retry_budget_is_ridden_out(start_mock, make_client) -> None:
     mock = start_mock(error_rate=0, hang_rate=0, campaigns=5)
     client = make_client(mock.url, max_attempts=20)
-    assert client.health()
+    assert probe_health(mock.url, 1.0) is None
     mock.start_outage("error")
     threading.Timer(0.3, mock.stop_outage).start()
 
@@ -274,9 +278,10 @@ def test_an_outage_longer_than_the_retry_budget_fails_clearly(
     assert result.error == (
         f"POST /api/campaigns/campaign_2/sync failed after 3 attempts; last status: {status}"
     )
-    assert excinfo.value.endpoint == "GET /api/campaigns page 1"
-    assert excinfo.value.attempts == 3 and str(excinfo.value.last_status) == status
-    assert client.stats.count("syncs_failed") == 1
+    assert str(excinfo.value) == (
+        f"GET /api/campaigns page 1 failed after 3 attempts; last status: {status}"
+    )
+    assert client.stats.as_metadata()["syncs_failed"] == 1
 
 
 def test_hangs_are_timed_out_and_retried(start_mock, make_client) -> None:
@@ -287,7 +292,7 @@ def test_hangs_are_timed_out_and_retried(start_mock, make_client) -> None:
 
     assert len(results) == 15 and all(r.success for r in results)
     hangs = server_stats(mock)["hangs"]
-    assert hangs >= 2 and client.stats.count("timeouts") == hangs
+    assert hangs >= 2 and client.stats.as_metadata()["timeouts"] == hangs
 
 
 def test_a_hung_sync_costs_one_read_timeout_and_stalls_no_other(start_stub, make_client) -> None:
@@ -307,7 +312,8 @@ def test_a_hung_sync_costs_one_read_timeout_and_stalls_no_other(start_stub, make
     ]
 
     # Without a read timeout the hang ends only at the stub's bound, with a dropped connection.
-    assert client.stats.count("timeouts") == 1, "the hung sync was not ended by its read timeout"
+    timeouts = client.stats.as_metadata()["timeouts"]
+    assert timeouts == 1, "the hung sync was not ended by its read timeout"
     assert sorted(cid for cid, _ in finished[:4]) == [f"campaign_{n}" for n in range(2, 6)]
     assert finished[-1][0] == "campaign_1"
     assert all(at < 0.4 for cid, at in finished if cid != "campaign_1")
@@ -410,13 +416,12 @@ def test_other_4xx_are_not_retried(start_mock, make_client) -> None:
     assert "HTTP 404" in result.error and "not retried" in result.error
 
 
-def test_health_needs_no_token_or_permit(start_mock, make_client) -> None:
+def test_health_probe_needs_no_token_or_permit(start_mock) -> None:
     mock = start_mock()
-    client = make_client(mock.url)
-    assert client.health()
-    assert client.stats.requests("auth") == 0
+    assert probe_health(mock.url, 1.0) is None
+    assert mock.stats()["clients"] == {}  # no login, nothing counted against a rate budget
     mock.start_outage("error")
-    assert not client.health()
+    assert probe_health(mock.url, 1.0) == "HTTP 503"
     mock.stop_outage()
 
 

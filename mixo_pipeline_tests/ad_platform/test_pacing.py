@@ -29,13 +29,13 @@ def test_sync_concurrency_syncs_are_in_flight_at_once(start_mock, make_client) -
     lock = threading.Lock()
     send = client._transport.send
 
-    def counting_send(call: Any, headers: dict[str, str]) -> Any:
+    def counting_send(call: Any, auth: str) -> Any:
         nonlocal in_flight, most
         with lock:
             in_flight += 1
             most = max(most, in_flight)
         try:
-            return send(call, headers)
+            return send(call, auth)
         finally:
             with lock:
                 in_flight -= 1
@@ -82,4 +82,4 @@ def test_a_429_holds_the_accounts_other_requests_for_its_retry_after(
     refused_at = min(t for _, path, t in stub.requests if "campaign_1" in path)
     assert sent["campaign_2"] - refused_at >= 1.0
     assert sent["campaign_1"] - refused_at >= 1.0  # the replay waited as well
-    assert client.stats.count("rate_limited_429") == 1
+    assert client.stats.as_metadata()["rate_limited_429"] == 1

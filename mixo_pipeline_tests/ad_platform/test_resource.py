@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from mixo_pipeline.ad_platform import Account, AdPlatformClient, ClientSettings
-from mixo_pipeline.resources.ad_platform import AdPlatformResource
+from mixo_pipeline.defs.resources import AdPlatformResource
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
 

@@ -135,7 +135,7 @@ def test_backoff_is_exponential_capped_and_stops_after_max_attempts() -> None:
     settings = ClientSettings(
         backoff_base_s=0.5, backoff_cap_s=4.0, backoff_jitter=False, max_attempts=7
     )
-    rule = RetryRule(settings, window_s=60.0)
+    rule = RetryRule(settings)
     decisions = [_decide(rule, Retryable(Verdict.RETRY, 503)) for _ in range(7)]
     assert [wait for wait, _ in decisions] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     assert [stop for _, stop in decisions] == [False] * 6 + [True]
@@ -145,7 +145,7 @@ def test_backoff_is_fully_jittered() -> None:
     settings = ClientSettings(backoff_base_s=0.5, backoff_cap_s=4.0, max_attempts=1000)
     draws = []
     for _ in range(300):
-        rule = RetryRule(settings, window_s=60.0)
+        rule = RetryRule(settings)
         draws.append([_decide(rule, Retryable(Verdict.RETRY, 503))[0] for _ in range(3)][-1])
     assert all(0.0 <= d <= 2.0 for d in draws)
     assert min(draws) < 0.2 and max(draws) > 1.8  # spread over the whole interval
@@ -153,7 +153,7 @@ def test_backoff_is_fully_jittered() -> None:
 
 def test_a_first_401_is_replayed_at_once_and_counts_as_an_attempt() -> None:
     settings = ClientSettings(backoff_base_s=1.0, backoff_jitter=False, max_attempts=3)
-    rule = RetryRule(settings, window_s=60.0)
+    rule = RetryRule(settings)
     first, second, third = (_decide(rule, Retryable(Verdict.RELOGIN, 401)) for _ in range(3))
     assert first == (0.0, False)
     assert second == (2.0, False)
@@ -162,7 +162,7 @@ def test_a_first_401_is_replayed_at_once_and_counts_as_an_attempt() -> None:
 
 def test_429_waits_what_it_asks_capped_and_has_its_own_deadline() -> None:
     settings = ClientSettings(retry_after_cap_s=30.0, rate_limited_deadline_s=70.0, max_attempts=1)
-    rule = RetryRule(settings, window_s=60.0)
+    rule = RetryRule(settings)
     assert _decide(rule, Retryable(Verdict.RATE_LIMITED, 429, 12.5)) == (12.5, False)
     assert _decide(rule, Retryable(Verdict.RATE_LIMITED, 429, None)) == (30.0, False)  # capped
     assert _decide(rule, Retryable(Verdict.RATE_LIMITED, 429, 30.0)) == (30.0, True)  # 72.5 > 70
@@ -190,7 +190,10 @@ def test_token_expiry_comes_from_issued_at_and_expires_in() -> None:
         "issued_at": wall - 1.0,
     }
     token = token_from_response(
-        body, asked_wall=wall, asked_mono=mono, margin_s=0.6, default_ttl_s=36
+        body,
+        asked_wall=wall,
+        asked_mono=mono,
+        settings=ClientSettings(token_refresh_margin_s=0.6, token_ttl_s=36),
     )
     assert token.expires_at == pytest.approx(mono + 35.0)  # server issued 1 s before our clock
     assert token.refresh_at == pytest.approx(mono + 34.4)
@@ -205,8 +208,7 @@ def test_token_falls_back_to_local_clock_when_issued_at_is_implausible(issued_at
         body,
         asked_wall=time.time(),
         asked_mono=10.0,
-        margin_s=6.0,
-        default_ttl_s=3600,
+        settings=ClientSettings(token_refresh_margin_s=6.0, token_ttl_s=3600),
     )
     assert token.expires_at == pytest.approx(370.0)
 
@@ -216,8 +218,7 @@ def test_token_without_expires_in_uses_the_documented_ttl_and_bad_body_fails() -
         {"access_token": "t"},
         asked_wall=0.0,
         asked_mono=0.0,
-        margin_s=1.0,
-        default_ttl_s=36.0,
+        settings=ClientSettings(token_refresh_margin_s=1.0, token_ttl_s=36.0),
     )
     assert token.expires_at == 36.0
     with pytest.raises(ResponseValidationError, match="access_token"):
@@ -225,8 +226,7 @@ def test_token_without_expires_in_uses_the_documented_ttl_and_bad_body_fails() -
             {"token_type": "Bearer"},
             asked_wall=0,
             asked_mono=0,
-            margin_s=0,
-            default_ttl_s=1,
+            settings=ClientSettings(token_refresh_margin_s=0, token_ttl_s=1),
         )
     assert "secret-value" not in repr(Token(value="secret-value"))
 
@@ -236,8 +236,7 @@ def test_a_margin_longer_than_the_token_still_leaves_it_usable() -> None:
         {"access_token": "t", "expires_in": 10},
         asked_wall=0.0,
         asked_mono=0.0,
-        margin_s=60.0,
-        default_ttl_s=10,
+        settings=ClientSettings(token_refresh_margin_s=60.0, token_ttl_s=10),
     )
     assert token.refresh_at == pytest.approx(5.0)
 
@@ -422,7 +421,7 @@ def test_stats_are_numeric_and_thread_safe() -> None:
     def hammer() -> None:
         for _ in range(1000):
             stats.record_response("sync", 503)
-            stats.record_retry()
+            stats.record("retries")
 
     threads = [threading.Thread(target=hammer) for _ in range(4)]
     for t in threads:

@@ -60,7 +60,7 @@ def test_unique_fails_on_an_id_repeated_across_raw_pages(synced: Pipeline) -> No
     cycle = load_cycle(synced.engine, "default")
     items = [raw_campaign(n) for n in range(1, 13)]
     items[10] = raw_campaign(2)
-    replace_raw_pages(synced.engine, "default", cycle.cycle_id, make_pages(items))
+    replace_raw_pages(synced.engine, "default", cycle.cycle_id, cycle.cycle_id, make_pages(items))
     unique = _run_checks(synced)["campaigns_unique"]
     assert not unique.passed
     assert unique.metadata["raw_page_duplicates"].value == 1

@@ -20,7 +20,9 @@ HOUR = timedelta(hours=1)
 
 def _store_cycle(engine: sa.Engine, cycle_id: str, *, synced: int, failed: int = 0) -> None:
     """An account listing 10 campaigns in ``cycle_id``: ``synced`` succeeded, then ``failed``."""
-    replace_raw_pages(engine, "acme", cycle_id, make_pages([raw_campaign(n) for n in range(1, 11)]))
+    replace_raw_pages(
+        engine, "acme", cycle_id, cycle_id, make_pages([raw_campaign(n) for n in range(1, 11)])
+    )
     for n in range(1, synced + failed + 1):
         ok = n <= synced
         result = SyncResult(
@@ -54,8 +56,7 @@ def test_an_unfinished_recent_cycle_is_resumed_by_a_new_run(pg: sa.Engine) -> No
 
 def test_an_unfinished_cycle_older_than_the_limit_is_not_resumed(pg: sa.Engine) -> None:
     _store_cycle(pg, "run-1", synced=6, failed=4)
-    later = datetime.now(UTC) + HOUR + timedelta(seconds=1)
-    choice = _choose(pg, "run-2", now=later)
+    choice = _choose(pg, "run-2", max_age=timedelta(0))
     assert (choice.cycle_id, choice.resumed) == ("run-2", False)
     assert "resume limit" in choice.reason
     # A limit of 0 never resumes, however fresh the cycle.
@@ -85,7 +86,7 @@ def test_retries_and_re_executions_of_a_resuming_run_stay_in_the_resumed_cycle(
     _store_cycle(pg, "run-1", synced=6, failed=4)
     # run-2 resumed run-1's cycle and listed the account again under it, then synced the rest.
     pages = make_pages([raw_campaign(n) for n in range(1, 11)])
-    replace_raw_pages(pg, "acme", "run-1", pages, run_id="run-2")
+    replace_raw_pages(pg, "acme", "run-1", "run-2", pages)
     for n in range(7, 11):
         record_results(pg, "acme", "run-1", "run-2", [SyncResult(f"campaign_{n}", True, 1)])
     # A step retry of run-2 (e.g. the merge failed): the cycle is complete, but it is run-2's.

@@ -100,7 +100,7 @@ def test_two_runs_at_once_sync_each_campaign_once_and_both_report_the_table(
 
     # Each run's own summary tells what the table holds: both complete, both exit 0.
     for result in (first, joiner):
-        summary = summarize(result, pg, load_settings(), wall_s=1.0)
+        summary = summarize(result, pg, load_settings().client_id, wall_s=1.0)
         line = summary.line()
         assert line.startswith(f"Sync complete: {CAMPAIGNS}/{CAMPAIGNS} campaigns"), line
         assert summary.exit_status == 0
@@ -142,7 +142,9 @@ def test_a_run_that_waited_joins_the_cycle_the_other_worked_in(
     pg: sa.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     def list_and_sync() -> None:
-        replace_raw_pages(pg, "acme", "run-a", make_pages([raw_campaign(n) for n in (1, 2)]))
+        replace_raw_pages(
+            pg, "acme", "run-a", "run-a", make_pages([raw_campaign(n) for n in (1, 2)])
+        )
         result = SyncResult("campaign_1", True, 1, datetime.now(UTC))
         record_results(pg, "acme", "run-a", "run-a", [result])
 
@@ -155,7 +157,7 @@ def test_a_run_that_waited_joins_the_cycle_the_other_worked_in(
 def test_a_run_that_waited_for_one_that_stored_nothing_chooses_as_usual(
     pg: sa.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    replace_raw_pages(pg, "acme", "old", make_pages([raw_campaign(1)]))
+    replace_raw_pages(pg, "acme", "old", "old", make_pages([raw_campaign(1)]))
     assert _contend(pg, lambda: None, caplog) is None
 
 

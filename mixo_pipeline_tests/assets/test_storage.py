@@ -24,7 +24,7 @@ SYNCED_AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 def _merge(pg: sa.Engine, client_id: str, cycle: str, ns: range) -> Merged:
     """List ``ns`` in ``cycle``, sync them all, and merge the stored listing."""
-    replace_raw_pages(pg, client_id, cycle, make_pages([raw_campaign(n) for n in ns]))
+    replace_raw_pages(pg, client_id, cycle, cycle, make_pages([raw_campaign(n) for n in ns]))
     synced = [SyncResult(f"campaign_{n}", True, 1, SYNCED_AT) for n in ns]
     record_results(pg, client_id, cycle, cycle, synced)
     return merge_campaigns(pg, client_id)
@@ -43,7 +43,7 @@ def test_concurrent_listings_of_one_account_take_turns(pg: sa.Engine) -> None:
     pages = make_pages([raw_campaign(n) for n in range(1, 41)])
     cycles = [f"cycle-{i}" for i in range(8)]
     with ThreadPoolExecutor(max_workers=len(cycles)) as pool:
-        list(pool.map(lambda cycle: replace_raw_pages(pg, "acme", cycle, pages), cycles))
+        list(pool.map(lambda cycle: replace_raw_pages(pg, "acme", cycle, cycle, pages), cycles))
 
     stored = load_cycle(pg, "acme")
     assert stored.cycle_id in cycles
@@ -58,9 +58,13 @@ def test_concurrent_listings_of_one_account_take_turns(pg: sa.Engine) -> None:
 def test_pages_replace_the_previous_listing_and_define_the_cycle(pg: sa.Engine) -> None:
     with pytest.raises(NoCycleError, match="acme"):
         load_cycle(pg, "acme")
-    replace_raw_pages(pg, "acme", "run-1", make_pages([raw_campaign(n) for n in range(1, 26)]))
-    replace_raw_pages(pg, "other", "run-x", make_pages([raw_campaign(1)]))
-    replace_raw_pages(pg, "acme", "run-2", make_pages([raw_campaign(n) for n in range(1, 12)]))
+    replace_raw_pages(
+        pg, "acme", "run-1", "run-1", make_pages([raw_campaign(n) for n in range(1, 26)])
+    )
+    replace_raw_pages(pg, "other", "run-x", "run-x", make_pages([raw_campaign(1)]))
+    replace_raw_pages(
+        pg, "acme", "run-2", "run-2", make_pages([raw_campaign(n) for n in range(1, 12)])
+    )
     cycle = load_cycle(pg, "acme")
     assert cycle.cycle_id == "run-2"
     assert [number for number, _ in cycle.pages] == [1, 2]
@@ -122,7 +126,7 @@ def test_merge_failure_leaves_previous_contents(pg: sa.Engine) -> None:
     _merge(pg, "acme", "c1", range(1, 4))
     with pg.connect() as conn:
         before = conn.execute(sa.select(campaigns).order_by(campaigns.c.id)).all()
-    replace_raw_pages(pg, "acme", "c2", make_pages([raw_campaign(1, budget=10**20)]))
+    replace_raw_pages(pg, "acme", "c2", "c2", make_pages([raw_campaign(1, budget=10**20)]))
     record_results(pg, "acme", "c2", "c2", [SyncResult("campaign_1", True, 1, SYNCED_AT)])
     with pytest.raises(sa.exc.DataError):
         merge_campaigns(pg, "acme")
@@ -158,7 +162,7 @@ def test_quality_queries_find_real_problems(pg: sa.Engine) -> None:
     assert (done.passed, done.synced, done.missing) == (False, 4, ["campaign_4"])
 
     pages = make_pages([raw_campaign(n) for n in (1, 2, 3, 2)], limit=2)
-    replace_raw_pages(pg, "acme", "c1", pages)
+    replace_raw_pages(pg, "acme", "c1", "c1", pages)
     assert quality.uniqueness(pg, "acme").raw_duplicates == ["campaign_2"]
 
 
@@ -169,10 +173,10 @@ def test_a_step_merges_and_checks_its_own_listing_after_another_run_stored_a_new
     its own listing (cycle B, nothing synced yet) before A merged. A's merge and checks judge
     A's listing, so A is complete; the stored listing (B's) is not, yet."""
     pages = make_pages([raw_campaign(n) for n in range(1, 13)])
-    a_listing = replace_raw_pages(pg, "acme", "run-a", pages)
+    a_listing = replace_raw_pages(pg, "acme", "run-a", "run-a", pages)
     synced = [SyncResult(f"campaign_{n}", True, 1, SYNCED_AT) for n in range(1, 13)]
     record_results(pg, "acme", "run-a", "run-a", synced)
-    replace_raw_pages(pg, "acme", "run-b", pages)
+    replace_raw_pages(pg, "acme", "run-b", "run-b", pages)
 
     outcome = merge_campaigns(pg, "acme", a_listing)
     assert (outcome.cycle_id, outcome.written) == ("run-a", 12)
@@ -198,8 +202,8 @@ def test_a_merge_never_replaces_a_newer_sync_with_an_older_one(pg: sa.Engine) ->
     keeps the newer sync, and both runs' listings stay complete."""
     pages = make_pages([raw_campaign(n) for n in (1, 2)])
     earlier, later = SYNCED_AT, SYNCED_AT + timedelta(seconds=30)
-    a_listing = replace_raw_pages(pg, "acme", "run-a", pages)
-    b_listing = replace_raw_pages(pg, "acme", "run-b", pages)
+    a_listing = replace_raw_pages(pg, "acme", "run-a", "run-a", pages)
+    b_listing = replace_raw_pages(pg, "acme", "run-b", "run-b", pages)
     record_results(
         pg,
         "acme",

@@ -21,7 +21,7 @@ ALL = range(1, 13)
 
 
 def _store_and_sync(pg: sa.Engine, cycle: str, items: list[dict[str, Any]]) -> None:
-    replace_raw_pages(pg, "acme", cycle, make_pages(items))
+    replace_raw_pages(pg, "acme", cycle, cycle, make_pages(items))
     synced = [SyncResult(item["id"], True, 1) for item in items]
     record_results(pg, "acme", cycle, cycle, synced)
 

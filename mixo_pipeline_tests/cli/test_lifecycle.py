@@ -27,7 +27,7 @@ import pytest
 import sqlalchemy as sa
 
 from mixo_pipeline.cli.progress import RunProgress
-from mixo_pipeline.cli.stack import Stack
+from mixo_pipeline.cli.stack import prepare_instance
 from mixo_pipeline.database import (
     REPO_ROOT,
     EmbeddedPostgres,
@@ -210,13 +210,13 @@ def test_two_starts_initializing_the_pool_limit_at_once_both_succeed(
 
 
 def _race_the_pool_limit(instance: dg.DagsterInstance, url: str) -> None:
-    """``Stack.prepare`` while another start holds its new limit row uncommitted, then commits."""
+    """``prepare_instance`` while another start holds its limit row uncommitted, then commits."""
     engine = sa.create_engine(dagster_storage_url(url), poolclass=sa.NullPool)
     errors: list[BaseException] = []
 
     def prepare() -> None:
         try:
-            Stack.prepare(instance)
+            prepare_instance(instance)
         except BaseException as error:
             errors.append(error)
 

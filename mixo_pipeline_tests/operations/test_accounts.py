@@ -9,9 +9,8 @@ import pytest
 from mixo_pipeline.accounts.file import (
     FILE_VARIABLE,
     AccountConfig,
+    AccountError,
     AccountsConfigError,
-    MissingSecretError,
-    UnknownAccountError,
     account_resolver,
     configured_base_urls,
     load_account_configs,
@@ -127,7 +126,7 @@ def test_validation_errors_name_file_entry_and_field(tmp_path, text, message) ->
 def test_resolve_without_file_accepts_only_the_default_account(monkeypatch) -> None:
     monkeypatch.delenv(FILE_VARIABLE, raising=False)
     assert account_resolver(DEFAULT)("default") is DEFAULT
-    with pytest.raises(UnknownAccountError, match=r"unknown account 'client_7'.*'default'"):
+    with pytest.raises(AccountError, match=r"unknown account 'client_7'.*'default'"):
         account_resolver(DEFAULT)("client_7")
 
 
@@ -144,7 +143,7 @@ def test_resolve_with_file_reads_the_named_secret(monkeypatch, tmp_path) -> None
     assert "s3cret-acme" not in repr(account)
     assert configured_base_urls(DEFAULT) == {"acme": "http://api.test"}
     # With a file the file is the whole truth: the env-bound default is not implicitly kept.
-    with pytest.raises(UnknownAccountError, match=rf"'default': it is not listed in {path}"):
+    with pytest.raises(AccountError, match=rf"'default': it is not listed in {path}"):
         account_resolver(DEFAULT)("default")
 
 
@@ -161,7 +160,7 @@ def _use_acme_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def test_resolve_names_the_unset_variable_never_a_value(monkeypatch, tmp_path) -> None:
     _use_acme_file(monkeypatch, tmp_path)
     monkeypatch.setenv("ACME_PW", "")
-    with pytest.raises(MissingSecretError, match=r"account 'acme': environment variable ACME_PW"):
+    with pytest.raises(AccountError, match=r"account 'acme': environment variable ACME_PW"):
         account_resolver(DEFAULT)("acme")
 
 

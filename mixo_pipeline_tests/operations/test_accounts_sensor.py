@@ -7,8 +7,8 @@ import pytest
 
 from mixo_pipeline.accounts.file import FILE_VARIABLE, AccountsConfigError
 from mixo_pipeline.defs.operations.accounts_sensor import ad_accounts_sensor
+from mixo_pipeline.defs.resources import AdPlatformResource
 from mixo_pipeline.names import ACCOUNTS_PARTITIONS
-from mixo_pipeline.resources.ad_platform import AdPlatformResource
 from mixo_pipeline_tests.operations.conftest import write_accounts_file
 
 RESOURCE = AdPlatformResource(

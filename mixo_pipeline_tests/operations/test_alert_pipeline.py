@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mixo_pipeline.alerting.webhook import AlertWebhookResource
+from mixo_pipeline.alerting import AlertWebhookResource
 from mixo_pipeline.defs.operations.alert_sensor import data_quality_alert_sensor
 from mixo_pipeline.names import RANGE_END_TAG, RANGE_START_TAG
 from mixo_pipeline_tests.assets.conftest import raw_campaign

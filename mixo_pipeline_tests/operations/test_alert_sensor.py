@@ -12,7 +12,7 @@ from dagster._core.definitions.freshness import (  # reason: no public way to re
     FreshnessStateChange,
 )
 
-from mixo_pipeline.alerting.webhook import AlertWebhookResource
+from mixo_pipeline.alerting import AlertWebhookResource
 from mixo_pipeline.defs.operations.alert_sensor import data_quality_alert_sensor
 from mixo_pipeline.names import RANGE_END_TAG, RANGE_START_TAG
 

@@ -10,7 +10,6 @@ import dagster as dg
 import pytest
 
 from mixo_pipeline.defs.operations.cadence import (
-    accounts_backfill_policy,
     campaigns_freshness_policy,
     cycle_resume_max_age,
     sync_interval,
@@ -115,8 +114,6 @@ def test_cycles_resume_for_one_interval_unless_set(monkeypatch) -> None:
     assert sync_interval() == cycle_resume_max_age() == timedelta(minutes=10)
     monkeypatch.setenv(RESUME_AGE, "0")
     assert cycle_resume_max_age() == timedelta(0)
-    monkeypatch.setenv(PER_RUN, "3")
-    assert accounts_backfill_policy() == dg.BackfillPolicy.multi_run(3)
 
 
 def test_an_invalid_cron_fails_naming_its_variable(monkeypatch) -> None:

@@ -1,13 +1,10 @@
-"""The sync of one ad account as three assets: raw pages → sync records → ``campaigns`` table.
-
-One multi-asset step computes them and the checks on ``campaigns`` for each of its accounts
-(:mod:`.per_account`: one thread, one login and one rate budget per account). The assets stay
-selectable apart (``can_subset``): ``campaigns`` alone re-merges the stored cycle without the API.
+"""An ad account's sync as three assets, raw pages → sync records → ``campaigns`` table, and their
+job: one step computes them and the ``campaigns`` checks for all its accounts (:mod:`.per_account`).
+Selectable apart (``can_subset``): ``campaigns`` alone re-merges the stored cycle without the API.
 """
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -20,10 +17,8 @@ from mixo_pipeline.accounts.file import account_resolver
 from mixo_pipeline.ad_platform import AdPlatformClient, ClientSettings
 from mixo_pipeline.defs.ad_platform import per_account
 from mixo_pipeline.defs.ad_platform.checks import CHECKS
-from mixo_pipeline.defs.ad_platform.per_account import Metadata, StageResult
 from mixo_pipeline.defs.operations import cadence
-from mixo_pipeline.resources.ad_platform import AdPlatformResource
-from mixo_pipeline.resources.postgres import PostgresResource
+from mixo_pipeline.defs.resources import AdPlatformResource, PostgresResource
 from mixo_pipeline.settings import load_settings
 from mixo_pipeline.storage import campaigns, schema
 from mixo_pipeline.storage.raw_pages import Cycle, load_cycle
@@ -85,7 +80,7 @@ def _specs() -> list[dg.AssetSpec]:
     specs=_specs(),
     check_specs=[spec for spec, _ in CHECKS],
     partitions_def=names.ACCOUNTS_PARTITIONS,
-    backfill_policy=cadence.accounts_backfill_policy(),
+    backfill_policy=dg.BackfillPolicy.multi_run(load_settings().accounts_per_run),
     retry_policy=RETRY_POLICY,
     pool=names.API_POOL,
     can_subset=True,
@@ -104,7 +99,7 @@ def sync_ad_accounts(
 
     def api_stages(
         client: AdPlatformClient, client_id: str, joined: CycleChoice | None
-    ) -> Iterator[StageResult]:
+    ) -> Iterator[per_account.StageResult]:
         """The stages calling the API, with the client's figures for the calls each made
         (listed and synced together, all on the sync records: one budget, one floor)."""
         before = client.stats.as_metadata()
@@ -140,7 +135,7 @@ def sync_ad_accounts(
             stats = _delta(client, before)
             yield names.SYNC_RECORDS, _sync_metadata(synced, stats, client.settings)
 
-    def stages(client_id: str) -> Iterator[StageResult]:
+    def stages(client_id: str) -> Iterator[per_account.StageResult]:
         if names.RAW_PAGES in selected or names.SYNC_RECORDS in selected:
             # One run at a time syncs an account; one that waited joins the other's cycle. No
             # logger: the client's per-request lines go to its Python logger, not the run's
@@ -170,46 +165,21 @@ def sync_ad_accounts(
     ]
     stopping = threading.Event()  # every client's: set, it abandons every call in progress
     work = per_account.materialize_per_account(context, stages, checks)
-    yield from _unless_interrupted(work, stopping)
+    yield from per_account.unless_interrupted(work, stopping)
 
 
-def _unless_interrupted(
-    events: Iterator[per_account.StepEvent], stopping: threading.Event
-) -> Iterator[per_account.StepEvent]:
-    """``events``, each produced on another thread once the last one is stored, so that this thread
-    takes an interrupt (Ctrl-C, SIGTERM, a terminate from the UI) at once: it sets ``stopping``
-    and, once the work has wound down, fails the step without the retry of the RetryPolicy."""
-    interrupt: BaseException | None = None
-
-    def produced(thread: ThreadPoolExecutor) -> per_account.StepEvent | None:
-        nonlocal interrupt
-        pending = thread.submit(next, events, None)
-        while True:
-            try:
-                return pending.result()
-            except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as error:
-                interrupt = interrupt or error
-                stopping.set()
-
-    with ThreadPoolExecutor(1, "sync-step") as thread:
-        try:
-            while (event := produced(thread)) is not None:
-                yield event
-        except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as error:
-            interrupt = interrupt or error  # between two waits
-        except Exception:
-            if interrupt is None:
-                raise
-        finally:
-            stopping.set()  # also when Dagster closes this generator early
-    if interrupt is not None:
-        message = "interrupted: stopped without retry; the next run resumes the cycle"
-        raise dg.Failure(message, allow_retries=False) from interrupt
+campaign_sync_job = dg.define_asset_job(
+    name=names.JOB_NAME,
+    selection=dg.AssetSelection.groups(names.GROUP),
+    description="List, sync and store the campaigns of the selected ad accounts (one partition "
+    "per account), then run the campaigns checks.",
+    executor_def=dg.in_process_executor,
+)
 
 
 def _sync_metadata(
     outcome: account.SyncOutcome, stats: Mapping[str, float], settings: ClientSettings
-) -> Metadata:
+) -> per_account.Metadata:
     """The outcome's counts, the rate-limit floor and efficiency, and the client's figures."""
     real, admitted = settings.in_real_time(), admitted_requests(stats)
     floor = rate_limit_floor(
@@ -234,8 +204,6 @@ def _markdown(rows: Sequence[Mapping[str, Any]]) -> dg.MetadataValue:
     """A few rows as a Markdown table (the preview)."""
     if not rows:
         return dg.MetadataValue.md("*no live rows*")
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += [
-        "| " + " | ".join(str(v).replace("|", "\\|") for v in row.values()) + " |" for row in rows
-    ]
-    return dg.MetadataValue.md("\n".join(lines))
+    cells = [list(rows[0]), ["---"] * len(rows[0])]
+    cells += [[str(value).replace("|", "\\|") for value in row.values()] for row in rows]
+    return dg.MetadataValue.md("\n".join("| " + " | ".join(line) + " |" for line in cells))

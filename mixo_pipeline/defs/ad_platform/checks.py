@@ -1,8 +1,6 @@
-"""The checks on ``campaigns``, per account, judged from what PostgreSQL actually holds.
-
-Declared on the sync step rather than as check steps of their own, so each account is checked
-in its thread the moment its rows are merged. A check's description is its function's docstring.
-"""
+"""The checks on ``campaigns``, per account, judged from what PostgreSQL actually holds. Declared
+on the sync step, not as steps of their own, so each account is checked in its thread once its
+rows are merged. A check's description is its function's docstring."""
 
 from collections import Counter
 from collections.abc import Callable

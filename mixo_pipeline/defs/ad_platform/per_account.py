@@ -1,13 +1,12 @@
 """Run a step's work for every account (partition) it covers, reporting each one truthfully.
 
-One account: its stages are the step's ``MaterializeResult``s, its checks ``AssetCheckResult``s.
-Several (a batched backfill, one thread each): as each finishes, its completed stages become
-materializations of its partition and its checks evaluations of that materialization (so each
-check's Partitions tab shows the account Passed or Failed), then each check gets a step-level
-summary. A failed account keeps its completed stages; the step fails at the end naming it, and
-is retried only for one account and a transient error (a retry redoes them all).
-"""
+One account: its stages and checks are the step's results. Several (a batched backfill, a thread
+each): each account's completed stages become materializations of its partition and its checks
+evaluations of them, then each check gets a step-level summary. A failed account keeps its
+completed stages; the step fails at the end naming it, retried only for one account's transient
+error."""
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
@@ -130,3 +129,37 @@ def _failure(failures: Mapping[str, Exception], *, retry: bool) -> dg.Failure:
         metadata={"failed_accounts": dg.MetadataValue.json(sorted(failures))},
         allow_retries=retry and not permanent,
     )
+
+
+def unless_interrupted(
+    events: Iterator[StepEvent], stopping: threading.Event
+) -> Iterator[StepEvent]:
+    """``events``, each produced on another thread once the last one is stored, so that this thread
+    takes an interrupt (Ctrl-C, SIGTERM, a terminate from the UI) at once: it sets ``stopping``
+    and, once the work has wound down, fails the step without the retry of the RetryPolicy."""
+    interrupt: BaseException | None = None
+
+    def produced(thread: ThreadPoolExecutor) -> StepEvent | None:
+        nonlocal interrupt
+        pending = thread.submit(next, events, None)
+        while True:
+            try:
+                return pending.result()
+            except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as error:
+                interrupt = interrupt or error
+                stopping.set()
+
+    with ThreadPoolExecutor(1, "sync-step") as thread:
+        try:
+            while (event := produced(thread)) is not None:
+                yield event
+        except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as error:
+            interrupt = interrupt or error  # between two waits
+        except Exception:
+            if interrupt is None:
+                raise
+        finally:
+            stopping.set()  # also when Dagster closes this generator early
+    if interrupt is not None:
+        message = "interrupted: stopped without retry; the next run resumes the cycle"
+        raise dg.Failure(message, allow_retries=False) from interrupt

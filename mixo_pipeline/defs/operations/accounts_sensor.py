@@ -7,8 +7,8 @@ file fails the tick and changes nothing, so a typo can never retire every accoun
 import dagster as dg
 
 from mixo_pipeline.accounts.file import configured_base_urls
+from mixo_pipeline.defs.resources import AdPlatformResource
 from mixo_pipeline.names import ACCOUNTS_PARTITIONS
-from mixo_pipeline.resources.ad_platform import AdPlatformResource
 
 
 @dg.sensor(

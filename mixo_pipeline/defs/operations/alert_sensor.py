@@ -1,13 +1,11 @@
 """``data_quality_alert_sensor``: one webhook alert per failed check evaluation or stale asset.
 
 WARN checks do not fail their run, so run-failure hooks would miss them: this sensor reads each
-check's execution records and alerts every FAILED one (per account; a batch's partitionless
-summary is not alerted again) and every freshness WARN/FAIL change. Exactly once: the cursor keeps
-a watermark per check (every record at or below it is settled) and the ids alerted above it, and
-per asset the freshness change last alerted. An alert the webhook refuses waits for the next tick.
-"""
+check's execution records and alerts every FAILED one (per account, not a batch's summary again)
+and every freshness WARN/FAIL change, exactly once: the cursor keeps per check a watermark (records
+at or below it are settled) and the ids alerted above it, and per asset the last change alerted.
+An alert the webhook refuses waits for the next tick."""
 
-import os
 import time
 from collections.abc import Callable
 from functools import partial
@@ -15,11 +13,8 @@ from functools import partial
 import dagster as dg
 from pydantic import BaseModel
 
-from mixo_pipeline.alerting.alerts import Alert
-from mixo_pipeline.alerting.webhook import AlertWebhookResource, WebhookDeliveryError
-from mixo_pipeline.settings import load_settings
+from mixo_pipeline.alerting import Alert, AlertWebhookResource, WebhookDeliveryError
 
-WEBHOOK_VARIABLE = "MIXO_ALERT_WEBHOOK_URL"
 PAGE_SIZE = 100
 MAX_CHECK_ALERTS_PER_TICK = 50
 # A check seen for the first time is alerted for the last day only: turning the sensor on in an
@@ -141,11 +136,3 @@ def data_quality_alert_sensor(
     failing = " (webhook failing)" if sent < len(pending) else ""
     summary = f"{sent} alert(s) sent, {len(by_id) + len(stale) - sent} waiting{failing}"
     return dg.SensorResult(cursor=cursor.model_dump_json(), skip_reason=summary)
-
-
-@dg.definitions
-def alerts() -> dg.Definitions:
-    """The sensor and its webhook: an EnvVar must be set when bound, so only when there is one."""
-    url = dg.EnvVar(WEBHOOK_VARIABLE) if os.environ.get(WEBHOOK_VARIABLE) else None
-    webhook = AlertWebhookResource(url=url, ui_base_url=load_settings().dagster_ui_url)
-    return dg.Definitions(sensors=[data_quality_alert_sensor], resources={"alert_webhook": webhook})

@@ -36,8 +36,3 @@ def campaigns_freshness_policy() -> dg.FreshnessPolicy:
     return dg.FreshnessPolicy.time_window(
         fail_window=interval * intervals, warn_window=interval * ((1 + intervals) / 2)
     )
-
-
-def accounts_backfill_policy() -> dg.BackfillPolicy:
-    """Runs of up to ``MIXO_ACCOUNTS_PER_RUN`` accounts (threads in one process) per backfill."""
-    return dg.BackfillPolicy.multi_run(max_partitions_per_run=load_settings().accounts_per_run)

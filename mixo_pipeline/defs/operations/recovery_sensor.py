@@ -12,15 +12,9 @@ from pydantic import BaseModel
 
 from mixo_pipeline.accounts.file import configured_base_urls
 from mixo_pipeline.accounts.health import probe_all
-from mixo_pipeline.defs.operations.sync_targets import (
-    UNHEALTHY,
-    AccountHealth,
-    account_health,
-    batch_partitions,
-    batch_run_request,
-)
+from mixo_pipeline.defs.operations import sync_targets
+from mixo_pipeline.defs.resources import AdPlatformResource
 from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME, TRIGGER_TAG
-from mixo_pipeline.resources.ad_platform import AdPlatformResource
 from mixo_pipeline.settings import load_settings
 
 MAX_BACKOFF_S = 6 * 3600.0
@@ -44,10 +38,10 @@ def outage_recovery_sensor(
     settings, now = load_settings(), time.time()
     state = RecoveryCursor.model_validate_json(context.cursor or "{}")
     keys = context.instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS.name)
-    health = account_health(context.instance, keys)
-    unhealthy = [key for key in keys if health[key] in UNHEALTHY]
+    health = sync_targets.account_health(context.instance, keys)
+    unhealthy = [key for key in keys if health[key] in sync_targets.UNHEALTHY]
     # Accounts healthy again leave the cursor: their next failure starts a new episode.
-    state.attempts = {k: v for k, v in state.attempts.items() if health.get(k) in UNHEALTHY}
+    state.attempts = {k: v for k, v in state.attempts.items() if k in unhealthy}
     if not unhealthy:
         state.down_since.clear()
         return dg.SensorResult(
@@ -55,7 +49,7 @@ def outage_recovery_sensor(
         )
 
     configured = configured_base_urls(ad_platform.account())
-    urls = {k: url for k, url in configured.items() if health.get(k) in UNHEALTHY}
+    urls = {k: url for k, url in configured.items() if k in unhealthy}
     probes = probe_all(urls.values(), settings.health_timeout_s)
     down = {url: why for url, why in probes.items() if why}
     for url in probes:
@@ -71,14 +65,14 @@ def outage_recovery_sensor(
         wait_s = min(settings.recovery_backoff_s * 2 ** (count - 1), MAX_BACKOFF_S)
         return count == 0 or now - last_at >= wait_s
 
-    in_progress = sum(health[key] is AccountHealth.IN_PROGRESS for key in keys)
+    in_progress = sum(health[key] is sync_targets.AccountHealth.IN_PROGRESS for key in keys)
     room = max(settings.recovery_max_partitions - in_progress, 0)
     eligible = [k for k in unhealthy if k in urls and urls[k] not in down and due(k)]
     requests = []
-    for batch in batch_partitions(keys, eligible[:room], settings.accounts_per_run):
+    for batch in sync_targets.batch_partitions(keys, eligible[:room], settings.accounts_per_run):
         attempt = 1 + max(state.attempts.get(key, (0, 0.0))[0] for key in batch)
         run_key = f"recovery:{batch[0]}..{batch[-1]}:attempt-{attempt}"
-        requests.append(batch_run_request(batch, run_key, {TRIGGER_TAG: "recovery"}))
+        requests.append(sync_targets.batch_run_request(batch, run_key, {TRIGGER_TAG: "recovery"}))
         for key in batch:
             state.attempts[key] = (state.attempts.get(key, (0, 0.0))[0] + 1, now)
 

@@ -6,13 +6,8 @@ their tick) keep a retried tick from launching a batch twice."""
 
 import dagster as dg
 
+from mixo_pipeline.defs.operations import sync_targets
 from mixo_pipeline.defs.operations.cadence import TIMEZONE
-from mixo_pipeline.defs.operations.sync_targets import (
-    AccountHealth,
-    account_health,
-    batch_partitions,
-    batch_run_request,
-)
 from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME, SCHEDULED_FOR_TAG, TRIGGER_TAG
 from mixo_pipeline.settings import load_settings
 
@@ -31,9 +26,9 @@ def campaign_sync_schedule(
     keys = context.instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS.name)
     if not keys:
         return dg.SkipReason("no ad_accounts partitions yet: ad_accounts_sensor adds them")
-    health = account_health(context.instance, keys)
-    busy = [key for key in keys if health[key] is AccountHealth.IN_PROGRESS]
-    wanted = [key for key in keys if health[key] is not AccountHealth.IN_PROGRESS]
+    health = sync_targets.account_health(context.instance, keys)
+    busy = [key for key in keys if health[key] is sync_targets.AccountHealth.IN_PROGRESS]
+    wanted = [key for key in keys if health[key] is not sync_targets.AccountHealth.IN_PROGRESS]
     if busy:
         context.log.info(f"left out, a sync still queued or running: {', '.join(busy[:20])}")
     if not wanted:
@@ -42,6 +37,6 @@ def campaign_sync_schedule(
     label = tick.strftime("%Y-%m-%dT%H:%M") if tick else "manual"
     tags = {TRIGGER_TAG: "schedule", SCHEDULED_FOR_TAG: label}
     return [
-        batch_run_request(batch, f"{batch[0]}..{batch[-1]}", tags)
-        for batch in batch_partitions(keys, wanted, load_settings().accounts_per_run)
+        sync_targets.batch_run_request(batch, f"{batch[0]}..{batch[-1]}", tags)
+        for batch in sync_targets.batch_partitions(keys, wanted, load_settings().accounts_per_run)
     ]

@@ -30,16 +30,15 @@ def account_health(instance: dg.DagsterInstance, keys: Sequence[str]) -> dict[st
         instance.get_status_by_partition(asset, list(keys), ACCOUNTS_PARTITIONS) or {}
         for asset in STAGES  # None: the asset has no event at all yet
     ]
-    health = {}
-    for key in keys:
-        statuses = {by_partition.get(key) for by_partition in per_asset}
+
+    def standing(statuses: set[dg.AssetPartitionStatus | None]) -> AccountHealth:
         if dg.AssetPartitionStatus.IN_PROGRESS in statuses:
-            health[key] = AccountHealth.IN_PROGRESS
-        elif dg.AssetPartitionStatus.FAILED in statuses:
-            health[key] = AccountHealth.FAILED
-        else:
-            health[key] = AccountHealth.MISSING if None in statuses else AccountHealth.HEALTHY
-    return health
+            return AccountHealth.IN_PROGRESS
+        if dg.AssetPartitionStatus.FAILED in statuses:
+            return AccountHealth.FAILED
+        return AccountHealth.MISSING if None in statuses else AccountHealth.HEALTHY
+
+    return {key: standing({statuses.get(key) for statuses in per_asset}) for key in keys}
 
 
 def batch_partitions(keys: Sequence[str], wanted: Iterable[str], per_run: int) -> list[list[str]]:

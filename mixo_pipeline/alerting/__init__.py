@@ -1,1 +1,0 @@
-"""Data-quality alerts: what an alert says, and the webhook that carries it."""

@@ -1,1 +1,0 @@
-"""Dagster resources: thin, serializable configuration in front of plain client classes."""
