@@ -56,9 +56,12 @@ class EmbeddedPostgres:
         return sqlalchemy_url(self._server.get_uri(database))  # type: ignore[attr-defined]
 
     def create_database(self, name: str) -> str:
-        """Create database ``name`` unless it exists; return its URL."""
-        if not self._admin("SELECT 1 FROM pg_database WHERE datname = :name", name=name):
-            self._admin(f'CREATE DATABASE "{_checked(name)}"')
+        """Create database ``name`` unless it exists (another launcher may be creating it too)."""
+        try:
+            if not self._admin("SELECT 1 FROM pg_database WHERE datname = :name", name=name):
+                self._admin(f'CREATE DATABASE "{_checked(name)}"')
+        except sa.exc.IntegrityError:  # created by the other launcher in the meantime
+            pass
         return self.url(name)
 
     def drop_database(self, name: str) -> None:

@@ -2,7 +2,6 @@
 
 from mixo_pipeline.ad_platform.client import AdPlatformClient
 from mixo_pipeline.ad_platform.errors import (
-    AdPlatformError,
     AuthenticationError,
     PaginationError,
     ResponseValidationError,
@@ -14,7 +13,6 @@ from mixo_pipeline.ad_platform.settings import ClientSettings
 __all__ = [
     "Account",
     "AdPlatformClient",
-    "AdPlatformError",
     "AuthenticationError",
     "ClientSettings",
     "PaginationError",

@@ -190,8 +190,7 @@ class RateLimiter:
         self._budget = _budget(conninfo, limit, round(window_s * 1000), self.name)
 
     def acquire(self, *, urgent: bool = False, stop: threading.Event | None = None) -> float:
-        """Block until a request may be sent (``urgent`` ones first) or ``stop`` is set (no permit
-        then); return the seconds waited."""
+        """Block until a permit (``urgent`` calls first) or ``stop``; return the seconds waited."""
         stop = stop or threading.Event()
         started = time.monotonic()
         try:
@@ -206,9 +205,9 @@ class RateLimiter:
         return time.monotonic() - started
 
     def _fresh_permit(self) -> bool:
-        """A permit whose request leaves within ``fresh_s`` of its stamp; False after STOP_POLL_S,
-        for the library's "never fits" sentinel, and for a thread held up after the stamp (a full
-        garbage collection): arriving late, it would open the next window early."""
+        """A permit used within ``fresh_s`` of its stamp: a thread held up after it (a full garbage
+        collection) would arrive late, opening the next window early. False after STOP_POLL_S,
+        or for the library's "never fits" sentinel."""
         if not self._budget.limiter.try_acquire(self.name, timeout=STOP_POLL_S):
             return False
         late_s = time.monotonic() - _stamped.at

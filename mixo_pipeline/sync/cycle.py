@@ -80,9 +80,8 @@ def _stored(engine: sa.Engine, client_id: str) -> tuple[Cycle | None, set[str]]:
 
 
 class _AccountLocks:
-    """This process's session-level advisory locks, all on one connection (one per account would
-    exhaust the server's connections at scale), released with the session if the process dies.
-    ``_held`` makes a second taker in this process wait: PostgreSQL would grant it again."""
+    """This process's session-level advisory locks, on one connection (one per account would exhaust
+    the server's at scale); ``_held`` stops this process taking one twice, as PostgreSQL allows."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
