@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import dagster as dg
-
-# reason: the type of AssetCheckEvaluation's public target_materialization_data is not exported
-from dagster._core.definitions.asset_checks import asset_check_evaluation as evaluation
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # reason: not public
+    AssetCheckEvaluationTargetMaterializationData as MaterializationTarget,
+)
 
 from mixo_pipeline.ad_platform import errors
 from mixo_pipeline.sync.account import IncompleteSyncError
@@ -111,11 +111,11 @@ def materialize_per_account(
 
 def _target(
     context: dg.AssetExecutionContext, asset_key: dg.AssetKey, key: str
-) -> evaluation.AssetCheckEvaluationTargetMaterializationData | None:
+) -> MaterializationTarget | None:
     """The partition's latest materialization (just stored): the one its evaluation judged."""
     latest = dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[key])
     for r in context.instance.fetch_materializations(latest, limit=1).records:
-        return evaluation.AssetCheckEvaluationTargetMaterializationData(
+        return MaterializationTarget(
             storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp
         )
     return None
