@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 
 from mixo_pipeline import names
 from mixo_pipeline.ad_platform.models import CampaignPage, parse_campaign_page
-from mixo_pipeline.database import EmbeddedPostgres, engine_for
+from mixo_pipeline.database import REPO_ROOT, EmbeddedPostgres, dagster_storage_url, engine_for
 from mixo_pipeline.storage.schema import campaigns, metadata
 from mock_api import MockConfig, MockServer
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
@@ -36,6 +37,22 @@ def pg(assets_database_url: str) -> Iterator[sa.Engine]:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
     yield engine
+
+
+@pytest.fixture
+def repo_instance(
+    embedded_postgres: EmbeddedPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dg.DagsterInstance]:
+    """The instance ``dagster.yaml`` describes (the one ``make run`` and ``make ui`` use), on a
+    fresh database."""
+    embedded_postgres.drop_database("mixo_assets_dagster")
+    url = embedded_postgres.create_database("mixo_assets_dagster")
+    monkeypatch.setenv("DAGSTER_HOME", str(REPO_ROOT))
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_storage_url(url))
+    monkeypatch.setenv("MIXO_DAGSTER_DIR", str(tmp_path / "dagster"))
+    monkeypatch.setenv("MIXO_DAGSTER_LOGS_DIR", str(tmp_path / "dagster" / "logs"))
+    with dg.DagsterInstance.get() as instance:
+        yield instance
 
 
 def raw_campaign(n: int, **overrides: Any) -> dict[str, Any]:

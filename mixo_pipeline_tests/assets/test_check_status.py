@@ -3,7 +3,6 @@ way the Dagster UI's Partitions tab of a check reads it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -12,28 +11,11 @@ import sqlalchemy as sa
 import yaml
 
 from mixo_pipeline import names
-from mixo_pipeline.database import REPO_ROOT, EmbeddedPostgres, dagster_storage_url
 from mock_api import MockConfig
 
 from .conftest import load_defs, pipeline_on, raw_campaign
 
 ACCOUNTS = ["client_1", "client_2", "client_3"]
-DAGSTER_DATABASE = "mixo_check_status_dagster"
-
-
-@pytest.fixture
-def pg_instance(
-    embedded_postgres: EmbeddedPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dg.DagsterInstance]:
-    """The instance ``dagster.yaml`` describes (the one ``make ui`` shows), on a fresh database."""
-    embedded_postgres.drop_database(DAGSTER_DATABASE)
-    url = embedded_postgres.create_database(DAGSTER_DATABASE)
-    monkeypatch.setenv("DAGSTER_HOME", str(REPO_ROOT))
-    monkeypatch.setenv("DAGSTER_PG_URL", dagster_storage_url(url))
-    monkeypatch.setenv("MIXO_DAGSTER_DIR", str(tmp_path / "dagster"))
-    monkeypatch.setenv("MIXO_DAGSTER_LOGS_DIR", str(tmp_path / "dagster" / "logs"))
-    with dg.DagsterInstance.get() as instance:
-        yield instance
 
 
 def _partition_statuses(instance: dg.DagsterInstance, check: str) -> dict[str, str]:
@@ -56,7 +38,7 @@ def test_a_batched_run_shows_each_accounts_check_as_passed_or_failed(
     assets_database_url: str,
     pg: sa.Engine,
     tmp_path: Path,
-    pg_instance: dg.DagsterInstance,
+    repo_instance: dg.DagsterInstance,
 ) -> None:
     config = MockConfig(
         time_scale=0.01, seed=3, accounts=3, campaigns=10, error_rate=0, hang_rate=0
@@ -77,12 +59,12 @@ def test_a_batched_run_shows_each_accounts_check_as_passed_or_failed(
         pipeline.mock.set_campaigns(
             "client_2", [raw_campaign(n, clicks=9_000) for n in range(1, 11)]
         )
-        pg_instance.add_dynamic_partitions(names.ACCOUNTS_PARTITIONS.name, ACCOUNTS)
+        repo_instance.add_dynamic_partitions(names.ACCOUNTS_PARTITIONS.name, ACCOUNTS)
         result = (
             load_defs()
             .resolve_job_def(names.JOB_NAME)
             .execute_in_process(
-                instance=pg_instance,
+                instance=repo_instance,
                 tags={names.RANGE_START_TAG: ACCOUNTS[0], names.RANGE_END_TAG: ACCOUNTS[-1]},
                 raise_on_error=False,
             )
@@ -90,6 +72,6 @@ def test_a_batched_run_shows_each_accounts_check_as_passed_or_failed(
         assert result.success
 
     passed = dict.fromkeys(ACCOUNTS, "SUCCEEDED")
-    assert _partition_statuses(pg_instance, names.CHECK_COMPLETE) == passed
-    assert _partition_statuses(pg_instance, names.CHECK_UNIQUE) == passed
-    assert _partition_statuses(pg_instance, names.CHECK_VALID) == {**passed, "client_2": "FAILED"}
+    assert _partition_statuses(repo_instance, names.CHECK_COMPLETE) == passed
+    assert _partition_statuses(repo_instance, names.CHECK_UNIQUE) == passed
+    assert _partition_statuses(repo_instance, names.CHECK_VALID) == {**passed, "client_2": "FAILED"}

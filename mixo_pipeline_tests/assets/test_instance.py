@@ -8,8 +8,6 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -19,7 +17,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from mixo_pipeline import names
-from mixo_pipeline.database import REPO_ROOT, EmbeddedPostgres, dagster_storage_url
+from mixo_pipeline.database import REPO_ROOT
 from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle
 from mixo_pipeline.storage.schema import campaign_sync_records
 from mixo_pipeline.storage.sync_records import succeeded_ids
@@ -27,27 +25,10 @@ from mock_api import MockConfig, MockServer
 
 from .conftest import load_defs, point_at
 
-DAGSTER_DATABASE = "mixo_assets_dagster"
-
 
 def sync_job() -> dg.JobDefinition:
     """The job as a reconstructable target (``dg.reconstructable`` needs a module function)."""
     return load_defs().resolve_job_def(names.JOB_NAME)
-
-
-@pytest.fixture
-def repo_instance(
-    embedded_postgres: EmbeddedPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dg.DagsterInstance]:
-    """The instance ``dagster.yaml`` describes, on a fresh database, as ``make run`` sets it up."""
-    embedded_postgres.drop_database(DAGSTER_DATABASE)
-    url = embedded_postgres.create_database(DAGSTER_DATABASE)
-    monkeypatch.setenv("DAGSTER_HOME", str(REPO_ROOT))
-    monkeypatch.setenv("DAGSTER_PG_URL", dagster_storage_url(url))
-    monkeypatch.setenv("MIXO_DAGSTER_DIR", str(tmp_path / "dagster"))
-    monkeypatch.setenv("MIXO_DAGSTER_LOGS_DIR", str(tmp_path / "dagster" / "logs"))
-    with dg.DagsterInstance.get() as instance:
-        yield instance
 
 
 def test_workspace_and_instance_load_and_run_the_job(
