@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     )
     sync_cron: str = Field("0 * * * *", description="Cron of the sync schedule, in UTC.")
     freshness_intervals: float = Field(
-        2.0, gt=1, description="campaigns fails freshness after this many schedule intervals."
+        3.0, gt=1, description="campaigns fails freshness after this many schedule intervals."
     )
     accounts_per_run: int = Field(50, ge=1, description="Most accounts one run syncs.")
     cycle_resume_max_age_s: float | None = Field(

@@ -76,12 +76,12 @@ def _load_fresh(monkeypatch: pytest.MonkeyPatch, env: dict[str, str | None]) -> 
 @pytest.mark.parametrize(
     ("env", "batch", "cron", "fail_window"),
     [
-        ({PER_RUN: None, CRON: None, INTERVALS: None}, 50, "0 * * * *", timedelta(hours=2)),
+        ({PER_RUN: None, CRON: None, INTERVALS: None}, 50, "0 * * * *", timedelta(hours=3)),
         (
-            {PER_RUN: "7", CRON: "*/10 * * * *", INTERVALS: "3"},
+            {PER_RUN: "7", CRON: "*/10 * * * *", INTERVALS: "2"},
             7,
             "*/10 * * * *",
-            timedelta(minutes=30),
+            timedelta(minutes=20),
         ),
     ],
 )
@@ -99,8 +99,9 @@ def test_freshness_warns_halfway_between_one_interval_and_the_failure(monkeypatc
     monkeypatch.setenv(CRON, "*/10 * * * *")
     monkeypatch.delenv(INTERVALS, raising=False)
     policy = campaigns_freshness_policy()
-    assert policy.fail_window.to_timedelta() == timedelta(minutes=20)
-    assert policy.warn_window.to_timedelta() == timedelta(minutes=15)
+    assert policy.fail_window.to_timedelta() == timedelta(minutes=30)
+    assert policy.warn_window.to_timedelta() == timedelta(minutes=20)  # whole intervals: the UI
+    # rounds its durations ("Warns if more than 2 hours" for 1.5 h), so the defaults read true
     monkeypatch.setenv(CRON, "* * * * *")  # the shortest cron: both windows still >= 1 minute
     monkeypatch.setenv(INTERVALS, "1.5")
     policy = campaigns_freshness_policy()
