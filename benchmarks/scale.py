@@ -20,7 +20,7 @@ worker drawing permits from the shared PostgreSQL rate-limit budget. It prints p
 
 Usage: ``.venv/bin/python benchmarks/scale.py`` (time scale 0.1: about 10 minutes in all).
 ``--margin`` sets the workers' rate-limit margin (``AD_PLATFORM_RATE_LIMIT_MARGIN_S``; by
-default the environment's, else the client's 0.5 s), which the header line prints: how much
+default the environment's, else the client's default), which the header line prints: how much
 jitter a deployment must absorb depends on how many accounts share a core.
 Not a test: it prints figures, nothing asserts. Uses the embedded PostgreSQL (or
 ``DATABASE_URL``) with databases of its own, ``mixo_bench_<pid>`` and

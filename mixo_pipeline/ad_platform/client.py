@@ -77,7 +77,6 @@ class AdPlatformClient:
             account.base_url,
             account.client_id,
             budget_url if self.settings.rate_limit_backend == "postgres" else None,
-            fresh_s=self.settings.rate_limit_margin_s / 2,  # the other half: send to arrival
         )
         self._tokens = TokenCache(self._login)
         # Set from any thread (a step shares one): each call in progress ends at its next step.
@@ -168,7 +167,10 @@ class AdPlatformClient:
         if self.stopping.is_set():  # stopped while it waited for them
             raise ClientStopped(call.describe)
         call.sends += 1
+        leaving = time.monotonic()
         response, status = self._transport.send(call, auth)
+        if call.endpoint != "auth":
+            self._limiter.left(leaving)
         verdict = classify(status)
         if verdict is Verdict.OK and response is not None:
             return response

@@ -6,6 +6,7 @@ only), over the platform's window plus a margin. Each account has its own ``Limi
 one of its threads wait at a time (a freed slot costs one database round trip, not ten)."""
 
 import atexit
+import bisect
 import hashlib
 import logging
 import re
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg import sql
 from pyrate_limiter import (
     AbstractBucket,
     BucketFactory,
@@ -32,6 +34,7 @@ from mixo_pipeline.database import libpq_conninfo
 _log = logging.getLogger(__name__)
 LIMITER_BUFFER_MS = 10  # added to each computed wait, so a waiter wakes just after the slot frees
 STOP_POLL_S = 5.0  # how often a waiting thread looks whether its run was stopped (real seconds)
+RESTAMP_AFTER_S = 0.05  # a request leaving later than this after its stamp moves the stamp
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -52,7 +55,7 @@ def _utc_session(conn: Any) -> None:
     conn.commit()
 
 
-_stamped = threading.local()  # when this thread's last permit was stamped (monotonic seconds)
+_permit = threading.local()  # this thread's last permit: its item, its bucket, when stamped
 
 
 class _StampedWhenGranted:
@@ -61,16 +64,29 @@ class _StampedWhenGranted:
 
     def put(self, item: RateItem) -> Any:
         item.timestamp = self.now()  # type: ignore[attr-defined]
-        _stamped.at = time.monotonic()
+        _permit.item, _permit.bucket, _permit.at = item, self, time.monotonic()
         return super().put(item)  # type: ignore[misc]
 
 
+_RESTAMP = (  # one row of the stamp: permits stamped in the same millisecond are alike
+    "UPDATE {0} SET item_timestamp = item_timestamp + %s * INTERVAL '1 millisecond' "
+    "WHERE ctid = (SELECT ctid FROM {0} WHERE item_timestamp = TO_TIMESTAMP(%s) LIMIT 1)"
+)
+
+
 class _PostgresBucket(_StampedWhenGranted, PostgresBucket):
-    pass
+    def restamp(self, item: RateItem, late_ms: int) -> None:
+        with self._get_conn() as conn:
+            query = sql.SQL(_RESTAMP).format(sql.Identifier(self._full_tbl))
+            conn.execute(query, (late_ms, item.timestamp / 1000))
 
 
 class _MemoryBucket(_StampedWhenGranted, InMemoryBucket):
-    pass
+    def restamp(self, item: RateItem, late_ms: int) -> None:
+        with self._lock:
+            self.items.remove(item)  # by identity: RateItem has no __eq__
+            item.timestamp += late_ms
+            bisect.insort(self.items, item, key=lambda kept: kept.timestamp)
 
 
 class _AccountBuckets(BucketFactory):
@@ -89,17 +105,15 @@ class _AccountBuckets(BucketFactory):
 
     def get(self, item: RateItem) -> AbstractBucket:
         with self._lock:
-            bucket = self._buckets.get(item.name)
-            if bucket is None:
-                bucket = (
+            if item.name not in self._buckets:
+                self._buckets[item.name] = (
                     self.create(_MemoryBucket, [self._rate])
                     if self._pool is None
                     else self.create(
                         _PostgresBucket, self._pool, budget_table(item.name), [self._rate]
                     )
                 )
-                self._buckets[item.name] = bucket
-            return bucket
+            return self._buckets[item.name]
 
     def wrap_item(self, name: str, weight: int = 1) -> RateItem:
         return RateItem(name, 0, weight=weight)  # stamped by the bucket's clock when put
@@ -150,13 +164,12 @@ _registry_lock = threading.Lock()
 def _budget(conninfo: str | None, limit: int, interval_ms: int, name: str) -> _Budget:
     with _registry_lock:
         key = (conninfo, limit, interval_ms)
-        factory = _factories.get(key)
-        if factory is None:
-            factory = _factories[key] = _AccountBuckets(Rate(limit, interval_ms), conninfo)
-        budget = _budgets.get((*key, name))
-        if budget is None:
-            budget = _budgets[(*key, name)] = _Budget(Limiter(factory, buffer_ms=LIMITER_BUFFER_MS))
-        return budget
+        if key not in _factories:
+            _factories[key] = _AccountBuckets(Rate(limit, interval_ms), conninfo)
+        if (*key, name) not in _budgets:
+            limiter = Limiter(_factories[key], buffer_ms=LIMITER_BUFFER_MS)
+            _budgets[(*key, name)] = _Budget(limiter)
+        return _budgets[(*key, name)]
 
 
 @atexit.register
@@ -180,10 +193,8 @@ class RateLimiter:
         base_url: str,
         client_id: str,
         budget_url: str | None,
-        fresh_s: float,
     ) -> None:
         self.window_s = window_s
-        self.fresh_s = fresh_s
         self.name = budget_key(base_url, client_id)
         self.backend = "memory" if budget_url is None else "postgres"
         conninfo = None if budget_url is None else libpq_conninfo(budget_url)
@@ -192,28 +203,28 @@ class RateLimiter:
     def acquire(self, *, urgent: bool = False, stop: threading.Event | None = None) -> float:
         """Block until a permit (``urgent`` calls first) or ``stop``; return the seconds waited."""
         stop = stop or threading.Event()
-        started = time.monotonic()
+        started, limiter = time.monotonic(), self._budget.limiter
         try:
             with self._budget.turn.take(urgent):
                 if not stop.wait(max(0.0, self._budget.paused_until - time.monotonic())):
-                    while not self._fresh_permit() and not stop.is_set():
-                        pass
+                    # False after STOP_POLL_S, or for the library's "never fits" sentinel
+                    while not limiter.try_acquire(self.name, timeout=STOP_POLL_S):
+                        if stop.is_set():
+                            break
         except Exception as exc:  # the shared budget's database is unreachable or broken
             raise AdPlatformError(
                 f"rate-limit budget ({self.backend}) unavailable: {type(exc).__name__}: {exc}"
             ) from exc
         return time.monotonic() - started
 
-    def _fresh_permit(self) -> bool:
-        """A permit used within ``fresh_s`` of its stamp: a thread held up after it (a full garbage
-        collection) would arrive late, opening the next window early. False after STOP_POLL_S,
-        or for the library's "never fits" sentinel."""
-        if not self._budget.limiter.try_acquire(self.name, timeout=STOP_POLL_S):
-            return False
-        late_s = time.monotonic() - _stamped.at
-        if late_s > self.fresh_s:
-            _log.info("%s: permit held up %.2f s after its stamp: spent unused", self.name, late_s)
-        return late_s <= self.fresh_s
+    def left(self, at: float) -> None:
+        """This thread's request left at monotonic ``at``. Left more than RESTAMP_AFTER_S after
+        its permit's stamp (a full garbage collection, a slow commit), the stamp moves to ``at``:
+        the slot's next use keeps a whole window after the platform counted this request."""
+        late_s = at - _permit.at
+        if late_s > RESTAMP_AFTER_S:
+            _log.info("%s: request left %.3f s after its stamp: re-stamped", self.name, late_s)
+            _permit.bucket.restamp(_permit.item, round(late_s * 1000))
 
     def pause(self, seconds: float) -> None:
         """Hold this account's requests in this process for ``seconds`` (after a 429)."""

@@ -15,7 +15,7 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
     page_size: int = Field(10, ge=1, description="Campaigns per page; 10 lists consistently.")
     rate_limit_requests: int = Field(10, ge=1, description="Requests admitted per window.")
     rate_limit_period_s: float = Field(60.0, gt=0, description="The platform's sliding window.")
-    rate_limit_margin_s: float = Field(0.5, ge=0, description="Real seconds added to the window.")
+    rate_limit_margin_s: float = Field(0.25, ge=0, description="Real seconds added to the window.")
     rate_limit_backend: Literal["memory", "postgres"] = Field(
         "postgres", description="Budget shared by all processes ('postgres') or this one's."
     )

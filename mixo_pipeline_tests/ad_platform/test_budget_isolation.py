@@ -22,7 +22,7 @@ WINDOW_S = 0.6
 
 
 def _limiter(base_url: str, client_id: str, limit: int = 3) -> RateLimiter:
-    return RateLimiter(limit, WINDOW_S, base_url, client_id, None, fresh_s=10.0)
+    return RateLimiter(limit, WINDOW_S, base_url, client_id, None)
 
 
 def test_a_stalled_permit_of_one_account_does_not_block_another(
@@ -116,7 +116,7 @@ def test_a_waiting_listing_call_takes_the_next_turn_before_waiting_syncs() -> No
 def test_a_stop_releases_every_waiting_thread_without_a_permit() -> None:
     # An interrupted run must not wait out the window (a minute at the real pace) before its
     # threads end: the one waiting on the limiter and those queued for their turn all return.
-    limiter = RateLimiter(1, 600.0, f"http://stop-{uuid.uuid4().hex}.invalid", "c", None, 10.0)
+    limiter = RateLimiter(1, 600.0, f"http://stop-{uuid.uuid4().hex}.invalid", "c", None)
     limiter.acquire()
     stop = threading.Event()
     turn = limiter._budget.turn

@@ -13,7 +13,6 @@ from mixo_pipeline.ad_platform import rate_limit
 from mixo_pipeline.ad_platform.rate_limit import RateLimiter, budget_table
 
 WINDOW_S = 0.6
-FRESH_S = 10.0  # no thread here is held up that long: every permit is used
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +34,12 @@ def _stamps(db_url: str, key: str) -> list[float]:
 def test_permits_outlive_the_process_pools_and_still_count(budget_url: str) -> None:
     base_url = f"http://pool-{uuid.uuid4().hex}.invalid"
     window_s = 30.0  # far longer than the test, so both permits are still in it at the end
-    first = RateLimiter(2, window_s, base_url, "default", budget_url, FRESH_S)
+    first = RateLimiter(2, window_s, base_url, "default", budget_url)
     first.acquire()
     first.acquire()
     rate_limit.close_budgets()  # as at the end of a worker process
 
-    second = RateLimiter(2, window_s, base_url, "default", budget_url, FRESH_S)
+    second = RateLimiter(2, window_s, base_url, "default", budget_url)
     # The two permits spent before the pools closed were read back from the table: it is full.
     assert not second._budget.limiter.try_acquire(second.name, blocking=False)
     assert len(_stamps(budget_url, second.name)) == 2
@@ -56,7 +55,7 @@ def test_stamps_read_back_as_utc_whatever_the_client_machines_zone(
     rate_limit.close_budgets()
     monkeypatch.setenv("PGTZ", "Asia/Tokyo")
     base_url = f"http://zone-{uuid.uuid4().hex}.invalid"
-    limiter = RateLimiter(7, WINDOW_S, base_url, "default", budget_url, FRESH_S)
+    limiter = RateLimiter(7, WINDOW_S, base_url, "default", budget_url)
     limiter.acquire()
     bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
     newest = bucket.peek(0)
@@ -78,7 +77,7 @@ def test_a_permit_is_stamped_when_granted_not_when_its_wait_was_planned(
     real_sleep = time.sleep
     monkeypatch.setattr(pyrate_limiter.limiter, "sleep", lambda s: real_sleep(s + late_s))
     url = budget_url if backend == "postgres" else None
-    limiter = RateLimiter(1, WINDOW_S, f"http://late-{uuid.uuid4().hex}.invalid", "c", url, 1.0)
+    limiter = RateLimiter(1, WINDOW_S, f"http://late-{uuid.uuid4().hex}.invalid", "c", url)
     bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
     stamps: list[float] = []
     put = bucket.put
@@ -98,28 +97,21 @@ def test_a_permit_is_stamped_when_granted_not_when_its_wait_was_planned(
 
 
 @pytest.mark.parametrize("backend", ["postgres", "memory"])
-def test_a_permit_held_up_after_its_stamp_is_spent_unused(
-    backend: str, budget_url: str, monkeypatch: pytest.MonkeyPatch
+def test_a_request_that_left_late_moves_its_permit_so_the_next_keeps_a_window_after_it(
+    backend: str, budget_url: str
 ) -> None:
     # A thread paused between its permit's stamp and its request (a full garbage collection)
-    # would send late; the permit 10 after it, counted from the early stamp, would draw a 429.
+    # sends late; the permit one window after the early stamp would then draw a 429.
     url = budget_url if backend == "postgres" else None
-    fresh_s = 1.0  # far above a put on a loaded machine, far below the pause
-    base_url = f"http://held-{uuid.uuid4().hex}.invalid"
-    limiter = RateLimiter(5, 30.0, base_url, "c", url, fresh_s)  # both permits stay in the window
+    limiter = RateLimiter(1, WINDOW_S, f"http://left-{uuid.uuid4().hex}.invalid", "c", url)
     bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
-    put = bucket.put
-    puts: list[bool] = []
-
-    def put_then_pause_once(item: rate_limit.RateItem) -> Any:
-        admitted = put(item)
-        puts.append(admitted)
-        if len(puts) == 1:
-            time.sleep(2 * fresh_s)  # the pause: twice what a permit may wait before it is used
-        return admitted
-
-    monkeypatch.setattr(bucket, "put", put_then_pause_once)
+    pause_s = 0.4
     limiter.acquire()
-    assert puts == [True, True]  # the held-up permit was spent unused, a fresh one taken
-    assert bucket.count() == 2
+    stamped = bucket.peek(0).timestamp / 1000
+    time.sleep(pause_s)
+    limiter.left(time.monotonic())  # the request leaves after the pause
+    limiter.acquire()
+    assert bucket.peek(0).timestamp / 1000 - stamped >= WINDOW_S + pause_s - 0.02
+    limiter.left(time.monotonic())  # on time: the stamp stays where it is
+    assert bucket.peek(0).timestamp / 1000 - stamped < WINDOW_S + pause_s + 1.0
     rate_limit.close_budgets()
