@@ -44,7 +44,7 @@ def test_without_accounts_file_ensures_the_single_default_partition(monkeypatch,
     assert _partitions(instance) == ["default"]
 
 
-def test_adds_new_accounts_and_removes_retired_ones(monkeypatch, tmp_path, instance):
+def test_adds_new_accounts_and_removes_retired_ones(monkeypatch, tmp_path, instance, capsys):
     path = write_accounts_file(tmp_path / "a.json", "http://h", ["client_1", "client_2"])
     monkeypatch.setenv(FILE_VARIABLE, str(path))
     instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS.name, ["default"])
@@ -55,6 +55,10 @@ def test_adds_new_accounts_and_removes_retired_ones(monkeypatch, tmp_path, insta
 
     unchanged = _tick(instance)
     assert isinstance(unchanged, dg.SkipReason)
+    ticks = capsys.readouterr().err  # what each tick's "View logs" shows
+    assert "adding account partition(s): client_1, client_2" in ticks
+    assert "removing retired partition(s), rows kept: default" in ticks
+    assert "the 2 configured account(s) are the partitions" in ticks
 
     write_accounts_file(path, "http://h", ["client_2", "client_3", "client_4"])
     changed = _tick(instance)

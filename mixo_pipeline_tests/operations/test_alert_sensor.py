@@ -123,12 +123,16 @@ def _field(payload: dict, name: str) -> str:
     raise AssertionError(f"no field {name} in {payload}")
 
 
-def test_one_alert_per_failed_evaluation_and_never_twice(instance, webhook) -> None:
+def test_one_alert_per_failed_evaluation_and_never_twice(instance, webhook, capsys) -> None:
     defs = _defs(webhook.url)
     acme_run = _materialize(instance, "acme")  # balanced passes, tidy fails (WARN)
     globex_run = _materialize(instance, "globex")  # balanced fails (ERROR), tidy fails (WARN)
 
+    capsys.readouterr()
     first = _tick(instance, defs, None)
+    tick_log = capsys.readouterr().err  # what the tick's "View logs" shows
+    assert "3 alert(s) sent, 0 waiting" in tick_log
+    assert webhook.url not in tick_log and all(webhook.url not in str(p) for p in webhook.received)
     alerts = {(_field(p, "Check"), _field(p, "Partition")): p for p in webhook.received}
     assert sorted(alerts) == [
         ("ledger_balanced", "globex"),

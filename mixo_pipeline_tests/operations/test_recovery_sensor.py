@@ -31,7 +31,7 @@ def _requested(result: dg.SensorResult, keys: list[str]) -> list[list[str]]:
 
 
 def test_requests_exactly_failed_and_missing_accounts_once_the_platform_answers(
-    pipeline, instance, monkeypatch
+    pipeline, instance, monkeypatch, capsys
 ) -> None:
     monkeypatch.setenv(PER_RUN, "2")
     p = pipeline(6, wrong_password=["client_2"])
@@ -53,8 +53,13 @@ def test_requests_exactly_failed_and_missing_accounts_once_the_platform_answers(
     assert p.mock.url in json.loads(down.cursor)["down_since"]
 
     p.mock.stop_outage()
+    capsys.readouterr()
     up = _tick(p, instance, down.cursor)
     assert _requested(up, keys) == [["client_2"], ["client_4", "client_5"], ["client_6"]]
+    tick_log = capsys.readouterr().err  # what the tick's "View logs" shows
+    assert "failed or missing: client_2, client_4, client_5, client_6 (of 6 accounts)" in tick_log
+    assert f"/health: {p.mock.url} answers" in tick_log
+    assert "3 run(s) requested: client_2, client_4, client_5, client_6" in tick_log
     assert {r.tags[TRIGGER_TAG] for r in up.run_requests} == {"recovery"}
     assert json.loads(up.cursor)["down_since"] == {}
 

@@ -33,11 +33,12 @@ def test_schedule_defaults_to_hourly_and_targets_the_sync_job() -> None:
     assert campaign_sync_schedule.execution_timezone == "UTC"
 
 
-def test_every_account_in_batches_of_consecutive_ranges(monkeypatch, instance) -> None:
+def test_every_account_in_batches_of_consecutive_ranges(monkeypatch, instance, capsys) -> None:
     monkeypatch.setenv(PER_RUN, "2")
     add_partitions(instance, KEYS)
     requests = _evaluate(instance)
     assert isinstance(requests, list)
+    assert "3 run(s) requested for 5 of 5 account(s)" in capsys.readouterr().err  # the tick's log
     assert [requested_partitions(r, KEYS) for r in requests] == [
         ["client_1", "client_2"],
         ["client_3", "client_4"],

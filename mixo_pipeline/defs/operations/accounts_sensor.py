@@ -1,5 +1,4 @@
 """``ad_accounts_sensor``: keeps the ``ad_accounts`` partitions equal to the configured accounts.
-
 New accounts become partitions (the recovery sensor syncs them as missing); a retired account's
 partition is removed, which deletes no ``campaigns`` row and no run history. An invalid accounts
 file fails the tick and changes nothing, so a typo can never retire every account."""
@@ -25,7 +24,8 @@ def ad_accounts_sensor(
     to_add = [key for key in desired if key not in existing]
     to_remove = [key for key in existing if key not in desired]
     if not to_add and not to_remove:
-        return dg.SkipReason(f"the {len(desired)} configured account(s) are the partitions")
+        context.log.info(same := f"the {len(desired)} configured account(s) are the partitions")
+        return dg.SkipReason(same)
     requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
     if to_add:
         context.log.info(f"adding account partition(s): {', '.join(to_add)}")

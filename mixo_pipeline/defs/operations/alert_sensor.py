@@ -1,10 +1,9 @@
-"""``data_quality_alert_sensor``: one webhook alert per failed check evaluation or stale asset.
-
-WARN checks do not fail their run, so run-failure hooks would miss them: this sensor reads each
-check's execution records and alerts every FAILED one (per account, not a batch's summary again)
-and every freshness WARN/FAIL change, exactly once: the cursor keeps per check a watermark (records
-at or below it are settled) and the ids alerted above it, and per asset the last change alerted.
-An alert the webhook refuses waits for the next tick."""
+"""``data_quality_alert_sensor``: one webhook alert per failed check evaluation or stale asset. WARN
+checks do not fail their run, so run-failure hooks would miss them: this sensor reads each check's
+execution records and alerts every FAILED one (per account, not a batch's summary again) and every
+freshness WARN/FAIL change, exactly once: the cursor keeps per check a watermark (records at or
+below it are settled) and the ids alerted above it, and per asset the last change alerted. An alert
+the webhook refuses waits for the next tick."""
 
 import time
 from collections.abc import Callable
@@ -135,4 +134,5 @@ def data_quality_alert_sensor(
         sent += 1
     failing = " (webhook failing)" if sent < len(pending) else ""
     summary = f"{sent} alert(s) sent, {len(by_id) + len(stale) - sent} waiting{failing}"
+    context.log.info(summary)
     return dg.SensorResult(cursor=cursor.model_dump_json(), skip_reason=summary)

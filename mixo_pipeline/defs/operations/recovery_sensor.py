@@ -1,9 +1,8 @@
-"""``outage_recovery_sensor``: re-syncs exactly the accounts an outage left failed or missing.
-
-It probes ``/health`` behind them and, once it answers, requests runs for exactly those accounts,
+"""``outage_recovery_sensor``: re-syncs exactly the accounts an outage left failed or missing. It
+probes ``/health`` behind them and, once it answers, requests runs for exactly those accounts,
 batched like the schedule's, never spanning a healthy one; at most ``MIXO_RECOVERY_MAX_PARTITIONS``
-queued or running. An account whose recovery failed again (bad data or credentials, not an
-outage) waits ``MIXO_RECOVERY_BACKOFF_S``, doubling per attempt up to six hours."""
+queued or running. An account whose recovery failed again (bad data or credentials, not an outage)
+waits ``MIXO_RECOVERY_BACKOFF_S``, doubling per attempt up to six hours."""
 
 import time
 
@@ -44,14 +43,16 @@ def outage_recovery_sensor(
     state.attempts = {k: v for k, v in state.attempts.items() if k in unhealthy}
     if not unhealthy:
         state.down_since.clear()
-        return dg.SensorResult(
-            cursor=state.model_dump_json(), skip_reason=f"all {len(keys)} account(s) healthy"
-        )
+        context.log.info(healthy := f"all {len(keys)} account(s) healthy")
+        return dg.SensorResult(cursor=state.model_dump_json(), skip_reason=healthy)
+    context.log.info(f"failed or missing: {', '.join(unhealthy[:20])} (of {len(keys)} accounts)")
 
     configured = configured_base_urls(ad_platform.account())
     urls = {k: url for k, url in configured.items() if k in unhealthy}
     probes = probe_all(urls.values(), settings.health_timeout_s)
     down = {url: why for url, why in probes.items() if why}
+    probed = ", ".join(f"{url} {why or 'answers'}" for url, why in probes.items())
+    context.log.info(f"/health: {probed}")
     for url in probes:
         if url in down and url not in state.down_since:
             context.log.warning(f"ad platform {url} is down ({down[url]}); recovery waits")
@@ -86,4 +87,5 @@ def outage_recovery_sensor(
         why = f"unhealthy account(s) no longer configured: {', '.join(unhealthy[:20])}"
     else:
         why = f"{len(unhealthy)} unhealthy account(s) are in backoff after failed recovery runs"
+    context.log.info(why or f"{len(requests)} run(s) requested: {', '.join(eligible[:room][:20])}")
     return dg.SensorResult(run_requests=requests, cursor=state.model_dump_json(), skip_reason=why)
