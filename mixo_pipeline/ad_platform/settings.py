@@ -19,6 +19,8 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
     rate_limit_backend: Literal["memory", "postgres"] = Field(
         "postgres", description="Budget shared by all processes ('postgres') or this one's."
     )
+    allow_plain_http: bool = Field(False, description="Credentials over http:// off loopback.")
+    ca_bundle: str | None = Field(None, description="PEM CA bundle; default: certifi's.")
     connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect timeout.")
     list_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout of a page.")
     sync_read_timeout_s: float = Field(5.0, gt=0, description="Read timeout of a ~2 s sync.")

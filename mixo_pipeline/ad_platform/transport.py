@@ -1,7 +1,9 @@
 """One HTTP request to the platform, with finite timeouts and counted in the client's stats."""
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -33,6 +35,7 @@ class Transport:
     the listing's and the login's."""
 
     def __init__(self, account: Account, settings: ClientSettings, stats: ClientStats) -> None:
+        refuse_clear_text(account, settings.allow_plain_http)
         self._base_url = account.base_url.rstrip("/")
         self._client_id = account.client_id
         self._connect_timeout = settings.connect_timeout_s
@@ -44,6 +47,7 @@ class Transport:
         # Proxy and CA settings from the environment, read once rather than on every request
         # (which also keeps a ~/.netrc entry from replacing the Bearer header).
         self._env = self._session.merge_environment_settings(self._base_url, {}, None, None, None)
+        self._env["verify"] = settings.ca_bundle or self._env["verify"]
         self._session.trust_env = False
 
     def close(self) -> None:
@@ -70,6 +74,21 @@ class Transport:
             raise AdPlatformError(f"{call.describe}: {type(exc).__name__}") from None
         self._stats.record_response(call.endpoint, response.status_code)
         return response, response.status_code
+
+
+def refuse_clear_text(account: Account, allowed: bool) -> None:
+    """Credentials travel over https://, or http:// to this machine (a local mock) or if allowed."""
+    url = urlsplit(account.base_url)
+    host = url.hostname or ""
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        local = False
+    if url.scheme != "https" and not (url.scheme == "http" and (local or allowed)):
+        raise AdPlatformError(
+            f"account {account.client_id!r}: its {url.scheme}:// base URL to {host!r} would carry "
+            "its password and tokens in clear text; use https:// (or AD_PLATFORM_ALLOW_PLAIN_HTTP)"
+        )
 
 
 def body(response: requests.Response, where: str) -> Any:
