@@ -38,10 +38,7 @@ class Settings(BaseSettings):
     )
     accounts_per_run: int = Field(50, ge=1, description="Most accounts one run syncs.")
     cycle_resume_max_age_s: float | None = Field(
-        None,
-        ge=0,
-        description="Resume an unfinished cycle younger than this (default: one "
-        "schedule interval; 0 never resumes).",
+        None, ge=0, description="Resume unfinished cycles younger than this (default: an interval)."
     )
     recovery_max_partitions: int = Field(
         100, ge=1, description="Most accounts the recovery sensor has queued or running."

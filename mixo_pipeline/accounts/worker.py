@@ -1,10 +1,8 @@
-"""Sync a range of accounts in this process, as one of many independent run workers.
-
-``python -m mixo_pipeline.accounts.worker --from client_1 --to client_50`` builds its own
-resources on the shared PostgreSQL rate budget (so workers syncing overlapping accounts stay
-within each account's limit together), runs the sync job on the instance of ``DAGSTER_HOME`` and
-prints one JSON line: its run id and success (``benchmarks/scale.py`` measures time and memory).
-"""
+"""Sync a range of accounts in this process, as one of many independent run workers. ``python -m
+mixo_pipeline.accounts.worker --from client_1 --to client_50`` builds its own resources on the
+shared PostgreSQL rate budget (so workers syncing overlapping accounts stay within each account's
+limit together), runs the sync job on the instance of ``DAGSTER_HOME`` and prints one JSON line: its
+run id and success (``benchmarks/scale.py`` measures time and memory)."""
 
 import argparse
 import json

@@ -1,9 +1,7 @@
-"""The Bearer token: logged in lazily, refreshed shortly before it expires, one login at a time.
-
-The lifetime comes from the login response (``issued_at`` + ``expires_in``, the server's clock)
-when that agrees with ours, else from when we asked, which can only err towards refreshing early.
-It is kept as a monotonic deadline, so a wall-clock jump cannot make an expired token look fresh.
-"""
+"""The Bearer token: logged in lazily, refreshed shortly before it expires, one login at a time. The
+lifetime comes from the login response (``issued_at`` + ``expires_in``, the server's clock) when
+that agrees with ours, else from when we asked, which can only err towards refreshing early. It is
+kept as a monotonic deadline, so a wall-clock jump cannot make an expired token look fresh."""
 
 import threading
 import time

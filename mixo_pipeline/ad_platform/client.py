@@ -1,9 +1,8 @@
 """``AdPlatformClient``: every HTTP call the pipeline makes to the ad platform, for one account.
-
-Each attempt takes a rate-limit permit (except the login), attaches a valid token, sends with
-finite timeouts, and classifies the outcome (:mod:`.retry`); :class:`~.retry.RetryRule` decides
-whether and when to try again. Nothing here logs or raises the password, the Basic header or a
-token: headers are built per request and errors quote statuses and the server's ``error`` field."""
+Each attempt takes a rate-limit permit (except the login), attaches a valid token, sends with finite
+timeouts, and classifies the outcome (:mod:`.retry`); :class:`~.retry.RetryRule` decides whether and
+when to try again. Nothing here logs or raises the password, the Basic header or a token: headers
+are built per request and errors quote statuses and the server's ``error`` field."""
 
 import base64
 import itertools
@@ -199,14 +198,8 @@ class AdPlatformClient:
             self.stats.add_wait("limiter_wait_s", wait)
         else:
             self.stats.add_wait("backoff_wait_s", wait)
-        self._log.warning(
-            "%s: %s: %s (attempt %d); retrying in %.2f s",
-            self.account.client_id,
-            call.describe,
-            failure.status,
-            call.sends,
-            wait,
-        )
+        what = (self.account.client_id, call.describe, failure.status, call.sends, wait)
+        self._log.warning("%s: %s: %s (attempt %d); retrying in %.2f s", *what)
 
     def _login(self) -> Token:
         """``POST /auth/token`` with Basic credentials, under the same retry rule as every call."""

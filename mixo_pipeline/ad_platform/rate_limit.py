@@ -1,9 +1,8 @@
-"""A permit before every rate-limited request, from one budget per account (pyrate-limiter).
-
-One pyrate-limiter bucket per account, a sliding log like the platform's: a ``PostgresBucket``
-table (on the database's clock, shared by every process) or an ``InMemoryBucket`` (this process
-only), over the platform's window plus a margin. Each account has its own ``Limiter`` and lets
-one of its threads wait at a time (a freed slot costs one database round trip, not ten)."""
+"""A permit before every rate-limited request, from one budget per account (pyrate-limiter). One
+pyrate-limiter bucket per account, a sliding log like the platform's: a ``PostgresBucket`` table (on
+the database's clock, shared by every process) or an ``InMemoryBucket`` (this process only), over
+the platform's window plus a margin. Each account has its own ``Limiter`` and lets one of its
+threads wait at a time (a freed slot costs one database round trip, not ten)."""
 
 import atexit
 import bisect

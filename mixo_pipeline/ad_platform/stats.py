@@ -41,8 +41,6 @@ class ClientStats:
             out: Counter[str] = Counter({"requests_total": sum(self._requests.values())})
             for (endpoint, status), n in self._requests.items():
                 out[f"requests.{endpoint}.{status}"] += n
-                out[f"requests_by_endpoint.{endpoint}"] += n
-                out[f"requests_by_status.{status}"] += n
             figures: dict[str, int | float] = {**out, **self._counters}
             figures.update({name: round(s, 3) for name, s in self._seconds.items()})
             return dict(sorted(figures.items()))

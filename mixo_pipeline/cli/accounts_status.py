@@ -1,12 +1,7 @@
-"""Each ad account's sync status from the command line, as the UI's partition view shows it.
-
-    python -m mixo_pipeline.cli.accounts_status                       # one line per account
-    python -m mixo_pipeline.cli.accounts_status --failed-and-missing  # client_3,client_7,...
-    python -m mixo_pipeline.cli.accounts_status --launch-commands     # dg launch ... per batch
-
-The list suits a backfill (``dagster job backfill ... --partitions "$(...)"``); the commands
-run batches at once, without the daemon. It reads the instance of ``DAGSTER_HOME``, or else the
-one ``make run`` and ``make ui`` share (starting the embedded PostgreSQL if needed)."""
+"""Each ad account's sync status from the command line, as the UI's partition view shows it:
+one line per account; ``--failed-and-missing`` prints ``client_3,client_7,...`` (what a backfill's
+``--partitions`` takes); ``--launch-commands`` a ``dg launch`` per batch (no daemon needed).
+It reads the instance of ``DAGSTER_HOME``, else the one ``make run`` and ``make ui`` share."""
 
 import argparse
 import os

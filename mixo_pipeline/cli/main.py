@@ -1,10 +1,8 @@
 """``make run`` / ``make ui`` / ``make dg``: the whole pipeline on one machine, from a checkout.
-
-Starts what is missing (:mod:`.stack`), runs the sync job for the default account on the
-instance of ``dagster.yaml`` (so ``make ui`` shows the run), prints progress and a one-line
-summary, and exits 0 on a complete sync (a failed WARN check included), 1 otherwise, 2 when the
-stack is misconfigured. ``--ui`` runs ``dg dev`` on the same stack instead, ``--dg ARGS...`` any
-other ``dg`` command."""
+Starts what is missing (:mod:`.stack`), runs the sync job for the default account on the instance of
+``dagster.yaml`` (so ``make ui`` shows the run), prints progress and a one-line summary, and exits 0
+on a complete sync (a failed WARN check included), 1 otherwise, 2 when the stack is misconfigured.
+``--ui`` runs ``dg dev`` on the same stack instead, ``--dg ARGS...`` any other ``dg`` command."""
 
 import argparse
 import logging

@@ -15,13 +15,8 @@ from mixo_pipeline.storage.raw_pages import find_cycle
 from mixo_pipeline.storage.sync_records import succeeded_ids, succeeded_in_run
 
 EventType = dg.DagsterEventType
-_EVENTS = {
-    EventType.STEP_START,
-    EventType.STEP_FAILURE,
-    EventType.STEP_UP_FOR_RETRY,
-    EventType.ASSET_MATERIALIZATION,
-    EventType.ASSET_CHECK_EVALUATION,
-}
+_EVENTS = {EventType.STEP_START, EventType.STEP_FAILURE, EventType.STEP_UP_FOR_RETRY}
+_EVENTS |= {EventType.ASSET_MATERIALIZATION, EventType.ASSET_CHECK_EVALUATION}
 _LISTING_STEP = 10  # while the listing still runs, a line per this many campaigns synced
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from mixo_pipeline.names import CHECKS, RAW_PAGES, SYNC_RECORDS
 from mixo_pipeline.storage import quality
 from mixo_pipeline.storage.raw_pages import find_cycle
+from mixo_pipeline.sync.floor import API_REQUESTS
 
 WARN = f"({dg.AssetCheckSeverity.WARN.value})"
 
@@ -106,7 +107,7 @@ def _request_figures(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     for event in result.get_asset_materialization_events():
         if event.materialization.asset_key == SYNC_RECORDS:
             figures = {key: entry.value for key, entry in event.materialization.metadata.items()}
-            requests = [figures.get(f"requests_by_endpoint.{e}", 0) for e in ("list", "sync")]
+            requests = [n for key, n in figures.items() if key.startswith(API_REQUESTS)]
             return {
                 "requests": int(sum(requests)),
                 "rate_limited": int(figures["rate_limited_429"]),

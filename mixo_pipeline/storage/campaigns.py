@@ -23,6 +23,7 @@ _UPSERT = _insert.on_conflict_do_update(
     where=_insert.excluded.synced_at >= campaigns.c.synced_at,
 ).returning(sa.literal_column("xmax = 0", sa.Boolean))
 PREVIEW = ("id", "name", "status", "budget", "impressions", "clicks", "conversions", "synced_at")
+TOTALS = ("impressions", "clicks", "conversions", "budget")  # summed over the live rows
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,10 @@ class Merged:
     written: int
     inserted: int
     updated: int
-    kept_newer: int
-    """Rows already holding a newer sync (another run's, merged first), left as they were."""
+    kept_newer: int  # rows already holding a newer sync (another run's), left as they were
     removed: int
     live_rows: int
+    totals: dict[str, float]  # TOTALS of the live rows: a collapse in an account shows at once
 
 
 def merge_campaigns(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Merged:
@@ -61,7 +62,8 @@ def merge_campaigns(engine: sa.Engine, client_id: str, cycle: Cycle | None = Non
             .where(live, campaigns.c.id.not_in(sorted({c.id for c in listed})))
             .values(removed_at=now)
         ).rowcount
-        live_rows = conn.scalar(sa.select(sa.func.count()).where(live)) or 0
+        sums = (sa.func.coalesce(sa.func.sum(campaigns.c[name]), 0) for name in TOTALS)
+        live_rows, *totals = conn.execute(sa.select(sa.func.count(), *sums).where(live)).one()
     return Merged(
         cycle_id=cycle.cycle_id,
         listed=len(listed),
@@ -71,6 +73,7 @@ def merge_campaigns(engine: sa.Engine, client_id: str, cycle: Cycle | None = Non
         kept_newer=len(rows) - len(flags),
         removed=removed,
         live_rows=live_rows,
+        totals={name: float(total) for name, total in zip(TOTALS, totals, strict=True)},
     )
 
 

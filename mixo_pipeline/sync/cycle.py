@@ -1,10 +1,9 @@
-"""Which sync cycle a run lists an account in: continue the last one, or start its own.
-
-A cycle is one pass over an account's campaigns, named after the run that started it; continuing
-it syncs only the campaigns not yet synced in it. A step retry (the run that listed last)
-continues that listing's cycle, a re-execution its root run's. A new run resumes the stored cycle
-if unfinished and younger than ``max_age``, else starts its own; one that waited for
-:func:`account_lock` joins the cycle the other run worked in."""
+"""Which sync cycle a run lists an account in: continue the last one, or start its own. A cycle is
+one pass over an account's campaigns, named after the run that started it; continuing it syncs only
+the campaigns not yet synced in it. A step retry (the run that listed last) continues that listing's
+cycle, a re-execution its root run's. A new run resumes the stored cycle if unfinished and younger
+than ``max_age``, else starts its own; one that waited for :func:`account_lock` joins the cycle the
+other run worked in."""
 
 import logging
 import threading

@@ -3,15 +3,17 @@ Efficiency is floor/wall; ``benchmarks/`` uses the same formula, so the figures 
 
 from collections.abc import Mapping
 
+API_REQUESTS = ("requests.list.", "requests.sync.")  # stats keys of the rate-limited calls
+
 
 def admitted_requests(stats: Mapping[str, int | float]) -> int:
     """Requests the platform counted against its window, from the client's stats metadata:
     every list and sync request except those answered 429 (refused) or 401 (auth is checked
     before the limit). Requests that then failed with 503 or timed out do count."""
     return sum(
-        int(stats.get(f"requests_by_endpoint.{endpoint}", 0))
-        - sum(int(stats.get(f"requests.{endpoint}.{status}", 0)) for status in ("401", "429"))
-        for endpoint in ("list", "sync")
+        int(n)
+        for key, n in stats.items()
+        if key.startswith(API_REQUESTS) and key[-4:] not in (".401", ".429")
     )
 
 

@@ -22,6 +22,7 @@ from mixo_pipeline.ad_platform import (
 )
 from mixo_pipeline.ad_platform import client as client_module
 from mixo_pipeline.ad_platform.auth import Token
+from mixo_pipeline.sync.floor import admitted_requests
 from mixo_pipeline_tests.ad_platform.conftest import Reply
 from mixo_pipeline_tests.timing import LOADED_MARGIN_S
 
@@ -57,7 +58,7 @@ def test_lists_and_syncs_everything_without_a_429(start_mock, make_client, compa
     assert seen["unauthorized_401"] == 0
     meta = client.stats.as_metadata()
     assert meta["requests.sync.200"] == expected
-    assert meta["requests_by_endpoint.list"] + meta["requests_by_endpoint.sync"] == seen["admitted"]
+    assert admitted_requests(meta) == seen["admitted"]
     # Every failure the platform injected (a 503, a hang the client timed out on) was retried,
     # and nothing else was: exactly so unless a loaded machine slowed a response past the read
     # timeout. Such a timeout (one beyond the hangs) is retried like a hang, and the platform may
@@ -83,7 +84,7 @@ def test_wrong_password_fails_fast_naming_the_email_only(start_mock, make_client
     message = str(excinfo.value)
     assert "admin@mixoads.com" in message and "not-it-123" not in message
     # No retries on 401 from the login.
-    assert client.stats.as_metadata()["requests_by_endpoint.auth"] == 1
+    assert client.stats.as_metadata()["requests.auth.200"] == 1
     assert server_stats(mock)["endpoints"]["auth"]["unauthorized_401"] >= 1
     assert server_stats(mock)["admitted"] == 0
 
@@ -119,7 +120,8 @@ def test_a_401_mid_sync_refreshes_once_and_replays(start_mock, make_client, monk
     refused = server_stats(mock)["unauthorized_401"]
     assert refused >= 1
     meta = client.stats.as_metadata()
-    assert meta["requests_by_status.401"] == refused and meta["token_refreshes"] >= 2
+    assert meta.get("requests.list.401", 0) + meta.get("requests.sync.401", 0) == refused
+    assert meta["token_refreshes"] >= 2
 
 
 def test_401s_for_fresh_tokens_relogin_with_backoff_then_fail_the_account(
@@ -151,7 +153,7 @@ def test_401s_for_fresh_tokens_relogin_with_backoff_then_fail_the_account(
     assert re.search(r"admin@mixoads.com.*HTTP 401 after 4 attempts", str(raised[0]))
     meta = client.stats.as_metadata()
     assert meta["requests.sync.401"] == 4
-    assert meta["requests_by_endpoint.auth"] == 4  # the first login and one per rejected token
+    assert meta["requests.auth.200"] == 4  # the first login and one per rejected token
     assert meta["backoff_wait_s"] > 0  # later replays backed off
 
 
@@ -242,7 +244,7 @@ def test_503_bursts_are_retried_until_everything_syncs(start_mock, make_client) 
     assert len(results) == 12 and all(r.success for r in results)
     served = server_stats(mock)["errors_503"]
     meta = client.stats.as_metadata()
-    assert served >= 5 and meta["requests_by_status.503"] == served
+    assert served >= 5 and meta.get("requests.list.503", 0) + meta["requests.sync.503"] == served
     assert meta["retries"] == served
     assert any(r.attempts > 1 for r in results)
 

@@ -87,6 +87,11 @@ def test_rerun_changes_no_row_count_and_creates_no_duplicate(
         counts = ("rows_inserted", "rows_updated", "rows_kept_newer", "rows_removed")
         assert [merged[name] for name in counts] == [0, 30, 0, 0]
         assert merged["dagster/row_count"] == 30
+        rows = pipeline.rows()  # the account's business totals, plotted per partition over time
+        for name in ("impressions", "clicks", "conversions", "budget"):
+            expected = float(sum(row._mapping[name] for row in rows))
+            assert merged[f"total_{name}"] == pytest.approx(expected)
+        assert merged["total_impressions"] > 0
         preview = merged["preview"].splitlines()
         assert preview[0].startswith("| id | name | status | budget |") and len(preview) == 12
         assert [line.split(" | ")[0] for line in preview[2:4]] == ["| campaign_1", "| campaign_2"]

@@ -153,6 +153,7 @@ def sync_ad_accounts(
                 "dagster/row_count": merged.live_rows,
                 **{f"rows_{name}": getattr(merged, name) for name in counts},
                 "listed": merged.listed,
+                **{f"total_{name}": total for name, total in merged.totals.items()},
                 "cycle_id": merged.cycle_id,
                 "preview": _markdown(campaigns.preview(engine, client_id)),
             }

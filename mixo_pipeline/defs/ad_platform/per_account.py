@@ -1,10 +1,8 @@
-"""Run a step's work for every account (partition) it covers, reporting each one truthfully.
-
-One account: its stages and checks are the step's results. Several (a batched backfill, a thread
-each): each account's completed stages become materializations of its partition and its checks
-evaluations of them, then each check gets a step-level summary. A failed account keeps its
-completed stages; the step fails at the end naming it, retried only for one account's transient
-error."""
+"""Run a step's work for every account (partition) it covers, reporting each one truthfully:
+one account's stages and checks are the step's results; with several (a thread each), each one's
+completed stages become materializations of its partition and its checks evaluations of them,
+plus a summary per check. A failed account keeps its completed stages; the step fails at the end
+naming it, retried only for one account's transient error."""
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
