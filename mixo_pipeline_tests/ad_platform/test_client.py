@@ -84,7 +84,8 @@ def test_wrong_password_fails_fast_naming_the_email_only(start_mock, make_client
     message = str(excinfo.value)
     assert "admin@mixoads.com" in message and "not-it-123" not in message
     # No retries on 401 from the login.
-    assert client.stats.as_metadata()["requests.auth.200"] == 1
+    meta = client.stats.as_metadata()
+    assert meta["requests.auth.401"] == 1 and "requests.auth.200" not in meta
     assert server_stats(mock)["endpoints"]["auth"]["unauthorized_401"] >= 1
     assert server_stats(mock)["admitted"] == 0
 
