@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 ## make run: start the embedded Postgres and the mock API, run the main job, print the summary.
 ## REALISTIC=1 runs at the platform's true 10-requests-a-minute pace.
 run: $(STAMP)
-	$(BIN)/python -m mixo_pipeline.cli $(if $(REALISTIC),--realistic,) $(ARGS)
+	$(BIN)/python -m mixo_pipeline.cli $(if $(REALISTIC),--time-scale 1,) $(ARGS)
 
 ## make test: the whole test suite (what CI runs).
 test: $(STAMP)

@@ -16,8 +16,7 @@ CHECK_UNIQUE = "campaigns_unique"
 CHECK_VALID = "campaigns_valid"
 CHECKS = (CHECK_COMPLETE, CHECK_UNIQUE, CHECK_VALID)
 
-# One partition per ad account (its client id); dynamic definitions are identified by name.
-ACCOUNTS_PARTITIONS = dg.DynamicPartitionsDefinition(name="ad_accounts")
+ACCOUNTS_PARTITIONS = dg.DynamicPartitionsDefinition(name="ad_accounts")  # one per client id
 API_POOL = "ad_platform_api"  # concurrency pool of every step calling the platform (dagster.yaml)
 
 TRIGGER_TAG = "mixo/trigger"  # what launched a run: schedule, recovery, or absent (by hand)

@@ -44,7 +44,7 @@ from mixo_pipeline.ad_platform.settings import ClientSettings
 from mixo_pipeline.ad_platform.stats import ClientStats
 from mixo_pipeline.ad_platform.transport import Call, Transport, body, body_or_none, error_field
 
-_default_log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 
 class ClientStopped(RuntimeError):
@@ -61,14 +61,12 @@ class AdPlatformClient:
         account: Account,
         *,
         budget_url: str | None = None,
-        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
         if settings.rate_limit_backend == "postgres" and not budget_url:
             raise ValueError("the postgres rate-limit backend needs budget_url (DATABASE_URL)")
         self.settings = settings.in_real_time()
         self.account = account
         self.stats = ClientStats()
-        self._log = logger or _default_log
         self._transport = Transport(account, self.settings, self.stats)
         self._limiter = RateLimiter(
             self.settings.rate_limit_requests,
@@ -124,7 +122,7 @@ class AdPlatformClient:
             raise
         except AdPlatformError as exc:
             self.stats.record("syncs_failed")
-            self._log.warning("%s: sync of %s failed: %s", self.account.client_id, campaign_id, exc)
+            _log.warning("%s: sync of %s failed: %s", self.account.client_id, campaign_id, exc)
             return SyncResult(campaign_id, success=False, attempts=call.sends, error=str(exc))
         self.stats.record("syncs_succeeded")
         return SyncResult(campaign_id, success=True, attempts=call.sends, synced_at=synced_at)
@@ -166,10 +164,9 @@ class AdPlatformClient:
         if self.stopping.is_set():  # stopped while it waited for them
             raise ClientStopped(call.describe)
         call.sends += 1
-        leaving = time.monotonic()
         response, status = self._transport.send(call, auth)
-        if call.endpoint != "auth":
-            self._limiter.left(leaving)
+        if call.endpoint != "auth" and call.written_at is not None:
+            self._limiter.left(call.written_at)
         verdict = classify(status)
         if verdict is Verdict.OK and response is not None:
             return response
@@ -199,7 +196,7 @@ class AdPlatformClient:
         else:
             self.stats.add_wait("backoff_wait_s", wait)
         what = (self.account.client_id, call.describe, failure.status, call.sends, wait)
-        self._log.warning("%s: %s: %s (attempt %d); retrying in %.2f s", *what)
+        _log.warning("%s: %s: %s (attempt %d); retrying in %.2f s", *what)
 
     def _login(self) -> Token:
         """``POST /auth/token`` with Basic credentials, under the same retry rule as every call."""
@@ -208,10 +205,6 @@ class AdPlatformClient:
         asked_wall, asked_mono = time.time(), time.monotonic()
         token = token_from_response(self._request(call), asked_wall, asked_mono, self.settings)
         self.stats.record("token_refreshes")
-        self._log.info(
-            "%s: logged in as %s; token valid for %.1f s",
-            self.account.client_id,
-            self.account.email,
-            token.expires_at - asked_mono,
-        )
+        who = (self.account.client_id, self.account.email, token.expires_at - asked_mono)
+        _log.info("%s: logged in as %s; token valid for %.1f s", *who)
         return token

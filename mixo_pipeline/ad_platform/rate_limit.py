@@ -217,9 +217,9 @@ class RateLimiter:
         return time.monotonic() - started
 
     def left(self, at: float) -> None:
-        """This thread's request left at monotonic ``at``. Left more than RESTAMP_AFTER_S after
-        its permit's stamp (a full garbage collection, a slow commit), the stamp moves to ``at``:
-        the slot's next use keeps a whole window after the platform counted this request."""
+        """This thread's request was written to its socket at monotonic ``at``. Written more than
+        RESTAMP_AFTER_S after its permit's stamp (a full garbage collection, a slow commit), the
+        stamp moves to ``at``: the slot's next use keeps a whole window after this request."""
         late_s = at - _permit.at
         if late_s > RESTAMP_AFTER_S:
             _log.info("%s: request left %.3f s after its stamp: re-stamped", self.name, late_s)

@@ -1,6 +1,8 @@
 """One HTTP request to the platform, with finite timeouts and counted in the client's stats."""
 
 import ipaddress
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -8,12 +10,30 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests.exceptions import ChunkedEncodingError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from mixo_pipeline.ad_platform.errors import AdPlatformError, ResponseValidationError
 from mixo_pipeline.ad_platform.models import Account
 from mixo_pipeline.ad_platform.retry import CONNECTION_ERROR, TIMEOUT
 from mixo_pipeline.ad_platform.settings import ClientSettings
 from mixo_pipeline.ad_platform.stats import ClientStats
+
+_written = threading.local()  # when this thread last handed a request to its socket (monotonic)
+
+
+class _NotingWhenWritten:  # a connection noting, on the caller's thread, when it wrote a request
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        _written.at = time.monotonic()  # a pause before this only makes the note later: safe
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = type("_HTTPConnection", (_NotingWhenWritten, HTTPConnection), {})
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = type("_HTTPSConnection", (_NotingWhenWritten, HTTPSConnection), {})
 
 
 @dataclass
@@ -28,6 +48,7 @@ class Call:
     params: dict[str, Any] | None = None
     json: Any = None
     sends: int = 0
+    written_at: float | None = None  # when its last request was written (monotonic; else None)
 
 
 class Transport:
@@ -44,6 +65,7 @@ class Transport:
         adapter = HTTPAdapter(pool_maxsize=settings.sync_concurrency + 2, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        adapter.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
         # Proxy and CA settings from the environment, read once rather than on every request
         # (which also keeps a ~/.netrc entry from replacing the Bearer header).
         self._env = self._session.merge_environment_settings(self._base_url, {}, None, None, None)
@@ -55,6 +77,7 @@ class Transport:
 
     def send(self, call: Call, auth: str) -> tuple[requests.Response | None, int | str]:
         """One request; a transport failure comes back as the status TIMEOUT or CONNECTION_ERROR."""
+        _written.at = None
         try:
             response = self._session.request(
                 call.method,
@@ -66,12 +89,14 @@ class Transport:
                 **self._env,
             )
         except (requests.Timeout, requests.ConnectionError, ChunkedEncodingError) as exc:
+            call.written_at = _written.at  # a timeout (a hang) was written; a refused connect not
             # ConnectTimeout is both a Timeout and a ConnectionError: it is a timeout.
             status = TIMEOUT if isinstance(exc, requests.Timeout) else CONNECTION_ERROR
             self._stats.record_response(call.endpoint, status)
             return None, status
         except requests.RequestException as exc:
             raise AdPlatformError(f"{call.describe}: {type(exc).__name__}") from None
+        call.written_at = _written.at
         self._stats.record_response(call.endpoint, response.status_code)
         return response, response.status_code
 

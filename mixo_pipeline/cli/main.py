@@ -27,19 +27,12 @@ from mixo_pipeline.names import JOB_NAME
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mixo_pipeline.cli", description=__doc__)
-    pace = parser.add_mutually_exclusive_group()
-    pace.add_argument(
-        "--realistic",
-        action="store_const",
-        const=1.0,
-        dest="time_scale",
-        help="run the mock at the platform's true pace (time scale 1: about 17 minutes)",
-    )
-    pace.add_argument(
+    parser.add_argument(
         "--time-scale",
         type=float,
-        help=f"time scale of the mock and the client (default {DEFAULT_TIME_SCALE}; with "
-        "AD_PLATFORM_API_URL set, the client's AD_PLATFORM_TIME_SCALE unless this is given)",
+        help=f"time scale of the mock and the client (default {DEFAULT_TIME_SCALE}; 1 is the "
+        "platform's true pace, about 17 minutes; with AD_PLATFORM_API_URL set, the client's "
+        "AD_PLATFORM_TIME_SCALE unless this is given)",
     )
     command = parser.add_mutually_exclusive_group()
     command.add_argument("--ui", action="store_true", help="open the Dagster UI (dg dev) instead")

@@ -3,9 +3,7 @@ their bindings. Secrets have no defaults and are bound with ``dg.EnvVar`` (read 
 run time, never in run config or the UI); the other knobs come from ``load_settings()`` as the code
 location loads (a bad value fails the load, naming it)."""
 
-import logging
 import os
-from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
@@ -38,15 +36,9 @@ class AdPlatformResource(dg.ConfigurableResource):
     def account(self) -> Account:
         return Account(self.client_id, self.base_url, self.email, self.password)
 
-    def get_client(
-        self,
-        account: Account | None = None,
-        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-    ) -> AdPlatformClient:
+    def get_client(self, account: Account | None = None) -> AdPlatformClient:
         """A new client for ``account`` (default: this resource's own); close it when done."""
-        return AdPlatformClient(
-            self.client, account or self.account(), budget_url=self.budget_url, logger=logger
-        )
+        return AdPlatformClient(self.client, account or self.account(), budget_url=self.budget_url)
 
 
 class PostgresResource(dg.ConfigurableResource):

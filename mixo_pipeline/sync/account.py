@@ -28,8 +28,7 @@ class SyncOutcome:
     failed: int
     skipped_as_done: int
     wall_s: float
-    failures: dict[str, str] = field(default_factory=dict)
-    """The first failures: campaign id -> reason after every retry."""
+    failures: dict[str, str] = field(default_factory=dict)  # the first: id -> reason at the end
 
 
 class IncompleteSyncError(RuntimeError):

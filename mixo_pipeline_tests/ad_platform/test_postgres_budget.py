@@ -115,3 +115,31 @@ def test_a_request_that_left_late_moves_its_permit_so_the_next_keeps_a_window_af
     limiter.left(time.monotonic())  # on time: the stamp stays where it is
     assert bucket.peek(0).timestamp / 1000 - stamped < WINDOW_S + pause_s + 1.0
     rate_limit.close_budgets()
+
+
+def test_a_pause_inside_the_http_library_moves_the_permit_to_when_the_request_was_written(
+    start_mock: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The departure is noted once the request is on its socket: a thread paused after the
+    # client handed the call to requests (a collection while it builds the request) is covered.
+    import requests.adapters
+
+    pause_s = 0.4
+    written: list[float] = []
+    real_send = requests.adapters.HTTPAdapter.send
+
+    def paused_send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if "/sync" in request.url and not written:
+            time.sleep(pause_s)
+            written.append(time.monotonic())  # the memory budget's clock
+        return real_send(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", paused_send)
+    mock = start_mock(campaigns=1, error_rate=0, hang_rate=0)
+    client = make_client(mock.url)
+    assert client.sync_campaign("campaign_1").success
+    bucket = client._limiter._budget.limiter.bucket_factory.get(
+        rate_limit.RateItem(client._limiter.name, 0)
+    )
+    stamp = bucket.peek(0).timestamp / 1000  # the sync's permit, the newest
+    assert abs(stamp - written[0]) < 0.1, "the permit still carries its stamp from before the pause"

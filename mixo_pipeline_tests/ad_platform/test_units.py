@@ -461,7 +461,7 @@ def test_proxy_settings_are_read_from_the_environment_once_per_client(
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.test:3128")
     monkeypatch.setenv("NO_PROXY", "bypassed.test")
     account = Account("acme", "http://api.test", "ops@acme.test", "pw")
-    memory = ClientSettings(rate_limit_backend="memory")
+    memory = ClientSettings(rate_limit_backend="memory", allow_plain_http=True)
     with AdPlatformClient(memory, account) as client:
         assert client._transport._env["proxies"]["http"] == "http://proxy.test:3128"
         # Later changes of the environment are not re-read per request.

@@ -110,9 +110,9 @@ def test_a_misconfigured_stack_exits_2_naming_the_variable(
     assert message in capsys.readouterr().err
 
 
-def test_the_pace_defaults_to_make_runs_and_realistic_is_time_scale_1() -> None:
+def test_the_pace_defaults_to_make_runs_and_the_flag_sets_it() -> None:
     assert parse_args([]).time_scale is None  # the mock's: DEFAULT_TIME_SCALE
-    assert parse_args(["--realistic"]).time_scale == 1.0
+    assert parse_args(["--time-scale", "1"]).time_scale == 1.0
     assert parse_args(["--time-scale", "0.5"]).time_scale == 0.5
     assert parse_args(["--dg", "check", "defs"]).dg == ["check", "defs"]
 
