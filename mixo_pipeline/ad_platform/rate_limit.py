@@ -83,7 +83,8 @@ class _PostgresBucket(_StampedWhenGranted, PostgresBucket):
 class _MemoryBucket(_StampedWhenGranted, InMemoryBucket):
     def restamp(self, item: RateItem, late_ms: int) -> None:
         with self._lock:
-            self.items.remove(item)  # by identity: RateItem has no __eq__
+            if item in self.items:  # by identity (no __eq__); gone if it outlived a short window
+                self.items.remove(item)
             item.timestamp += late_ms
             bisect.insort(self.items, item, key=lambda kept: kept.timestamp)
 
