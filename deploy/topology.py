@@ -48,7 +48,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from mixo_pipeline.database import dagster_storage_url, start_embedded_postgres  # noqa: E402
+from mixo_pipeline.database import DAGSTER_ROLE, dagster_storage_url, start_embedded_postgres  # noqa: E402
 from mixo_pipeline.names import ACCOUNTS_PARTITIONS, STAGES  # noqa: E402
 from mixo_pipeline.storage.schema import campaign_sync_records, campaigns, create_schema  # noqa: E402
 from mock_api import MockProcess  # noqa: E402
@@ -158,7 +158,7 @@ def main() -> int:
         engine = sa.create_engine(db_url)
         stack.callback(engine.dispose)
         create_schema(engine)
-        storage_url = dagster_storage_url(server.create_database("mixo_dagster"))
+        storage_url = dagster_storage_url(server.create_database("mixo_dagster", DAGSTER_ROLE))
 
         mock_args = ["--accounts", str(args.accounts), "--campaigns", "100"]
         mock_args += ["--time-scale", str(args.time_scale), "--seed", args.seed]

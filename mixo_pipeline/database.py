@@ -6,6 +6,7 @@ driver."""
 import os
 import re
 import threading
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -13,14 +14,26 @@ from typing import Literal
 import psutil
 import sqlalchemy as sa
 
-from mixo_pipeline.storage.schema import create_schema
+from mixo_pipeline.storage.schema import create_schema, metadata
 
 DATABASE_URL_ENV = "DATABASE_URL"
+DAGSTER_PG_URL_ENV = "DAGSTER_PG_URL"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIXO_HOME = Path(os.environ.get("MIXO_HOME", REPO_ROOT / ".mixo"))
 DEFAULT_DATA_DIR = MIXO_HOME / "postgres"
 DEFAULT_DATABASE = "mixo"
+DAGSTER_DATABASE = "mixo_dagster"
+PIPELINE_ROLE = "mixo_pipeline"  # owns the pipeline's database (its tables, the budgets), no more
+DAGSTER_ROLE = "mixo_dagster"  # owns Dagster's storage database
+_ADMIN = "postgres"  # the embedded server's superuser: creates roles and databases, nothing else
 
+_OWNER = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :name"
+_ADOPT = (  # the pipeline's tables and budgets of a database made before it had its own role
+    "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = "
+    f"'public' AND (tablename IN ({', '.join(repr(n) for n in metadata.tables)}) "
+    "OR tablename LIKE 'ratelimit\\_%') LOOP "
+    "EXECUTE format('ALTER TABLE public.%I OWNER TO :owner', t); END LOOP; END $$"
+)
 _SCHEME = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
 _DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -47,28 +60,36 @@ def libpq_conninfo(url: str) -> str:
 
 @dataclass
 class EmbeddedPostgres:
-    """A running embedded server; :meth:`url` names one database on it."""
+    """A running embedded server; :meth:`url` names one database on it, as one role."""
 
     data_dir: Path
     _server: object
 
-    def url(self, database: str = DEFAULT_DATABASE) -> str:
-        return sqlalchemy_url(self._server.get_uri(database))  # type: ignore[attr-defined]
+    def url(self, database: str = DEFAULT_DATABASE, role: str = _ADMIN) -> str:
+        info = self._server.get_postmaster_info()  # type: ignore[attr-defined]
+        return sqlalchemy_url(info.get_uri(user=role, database=database))
 
-    def create_database(self, name: str) -> str:
-        """Create database ``name`` unless it exists (another launcher may be creating it too)."""
-        try:
-            if not self._admin("SELECT 1 FROM pg_database WHERE datname = :name", name=name):
-                self._admin(f'CREATE DATABASE "{_checked(name)}"')
-        except sa.exc.IntegrityError:  # created by the other launcher in the meantime
-            pass
-        return self.url(name)
+    def create_database(self, name: str, owner: str = PIPELINE_ROLE) -> str:
+        """Database ``name`` owned by role ``owner`` (no superuser, no CREATEDB; only it may
+        connect), created unless it exists; the URL connects as ``owner``."""
+        name, owner = _checked(name), _checked(owner)
+        self._once(f"CREATE ROLE {owner} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+        self._once(f'CREATE DATABASE "{name}" OWNER {owner}')
+        if self._admin(_OWNER, name=name) != owner:  # made before each database had its role
+            self._admin(f'ALTER DATABASE "{name}" OWNER TO {owner}')
+            self._admin(_ADOPT.replace(":owner", owner), database=name)
+        self._admin(f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
+        return self.url(name, owner)
+
+    def _once(self, statement: str) -> None:
+        with suppress(sa.exc.IntegrityError, sa.exc.ProgrammingError):  # exists, or a racer's
+            self._admin(statement)
 
     def drop_database(self, name: str) -> None:
         self._admin(f'DROP DATABASE IF EXISTS "{_checked(name)}" WITH (FORCE)')
 
-    def _admin(self, statement: str, **params: str) -> object:
-        admin = sa.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+    def _admin(self, statement: str, database: str = _ADMIN, **params: str) -> object:
+        admin = sa.create_engine(self.url(database), isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
                 result = conn.execute(sa.text(statement), params)
@@ -84,7 +105,7 @@ class EmbeddedPostgres:
 def _checked(name: str) -> str:
     # Identifiers cannot be bound parameters, so the name is validated instead.
     if not _DATABASE_NAME.match(name):
-        raise ValueError(f"invalid database name {name!r}: use lowercase letters, digits and _")
+        raise ValueError(f"invalid name {name!r}: use lowercase letters, digits and _")
     return name
 
 
@@ -118,11 +139,14 @@ def _forget_dead_handles(data_dir: Path) -> None:
 
 
 def ensure_database_url() -> str:
-    """``DATABASE_URL``; when unset, the embedded server's, exported for every child process."""
+    """``DATABASE_URL``; when unset, the embedded server's, exported for every child process
+    with ``DAGSTER_PG_URL``: a database and a role for each (docs/deploy.md, least privilege)."""
     if url := os.environ.get(DATABASE_URL_ENV):
         return sqlalchemy_url(url)
-    url = start_embedded_postgres().create_database(DEFAULT_DATABASE)
-    os.environ[DATABASE_URL_ENV] = url
+    server = start_embedded_postgres()
+    dagster_url = server.create_database(DAGSTER_DATABASE, owner=DAGSTER_ROLE)
+    os.environ.setdefault(DAGSTER_PG_URL_ENV, dagster_storage_url(dagster_url))
+    os.environ[DATABASE_URL_ENV] = url = server.create_database(DEFAULT_DATABASE)
     return url
 
 

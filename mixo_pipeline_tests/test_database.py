@@ -56,3 +56,36 @@ def test_urls_name_their_driver(url: str, driver_url: str) -> None:
 def test_non_postgres_url_is_refused_with_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"DATABASE_URL must be a PostgreSQL URL.*'sqlite'"):
         database.sqlalchemy_url("sqlite:///x.db")
+
+
+def test_a_database_from_before_the_roles_is_adopted_keeping_its_rows(
+    embedded_postgres: EmbeddedPostgres,
+) -> None:
+    """``.mixo/`` data made when the superuser owned everything: the pipeline's role takes over
+    its tables and budgets, rows intact, and cannot reach anything else there."""
+    name = "mixo_before_roles"
+    embedded_postgres.drop_database(name)
+    admin = sa.create_engine(embedded_postgres.url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    old = sa.create_engine(embedded_postgres.url(name))  # as the superuser, as it was
+    with old.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE campaigns (id text PRIMARY KEY)"))
+        conn.execute(sa.text("INSERT INTO campaigns VALUES ('campaign_1')"))
+        conn.execute(sa.text("CREATE TABLE ratelimit___adp_x (item_timestamp timestamp)"))
+        conn.execute(sa.text("CREATE TABLE runs (id int)"))  # the old local Dagster storage
+    old.dispose()
+
+    engine = sa.create_engine(embedded_postgres.create_database(name))
+    try:
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT id FROM campaigns")).scalars().all() == [
+                "campaign_1"
+            ]
+            conn.execute(sa.text("INSERT INTO ratelimit___adp_x VALUES (now())"))
+            with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                conn.execute(sa.text("SELECT * FROM runs"))
+    finally:
+        engine.dispose()
+        embedded_postgres.drop_database(name)

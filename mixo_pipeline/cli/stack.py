@@ -16,6 +16,7 @@ import psutil
 import sqlalchemy as sa
 
 from mixo_pipeline.database import (
+    DAGSTER_PG_URL_ENV,
     DATABASE_URL_ENV,
     MIXO_HOME,
     REPO_ROOT,
@@ -64,7 +65,7 @@ def configure_dagster_home() -> str:
     """Point Dagster at the repository's ``dagster.yaml`` and the pipeline's database."""
     database_url = ensure_database_url()
     os.environ["DAGSTER_HOME"] = str(REPO_ROOT)
-    os.environ.setdefault("DAGSTER_PG_URL", dagster_storage_url(database_url))
+    os.environ.setdefault(DAGSTER_PG_URL_ENV, dagster_storage_url(database_url))
     os.environ.setdefault("MIXO_DAGSTER_DIR", str(MIXO_HOME / "dagster"))
     os.environ.setdefault("MIXO_DAGSTER_LOGS_DIR", str(MIXO_HOME / "dagster" / "logs"))
     return database_url

@@ -15,7 +15,13 @@ import sqlalchemy as sa
 
 from mixo_pipeline import names
 from mixo_pipeline.ad_platform.models import CampaignPage, parse_campaign_page
-from mixo_pipeline.database import REPO_ROOT, EmbeddedPostgres, dagster_storage_url, engine_for
+from mixo_pipeline.database import (
+    DAGSTER_ROLE,
+    REPO_ROOT,
+    EmbeddedPostgres,
+    dagster_storage_url,
+    engine_for,
+)
 from mixo_pipeline.storage.schema import campaigns, metadata
 from mock_api import MockConfig, MockServer
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
@@ -46,7 +52,7 @@ def repo_instance(
     """The instance ``dagster.yaml`` describes (the one ``make run`` and ``make ui`` use), on a
     fresh database."""
     embedded_postgres.drop_database("mixo_assets_dagster")
-    url = embedded_postgres.create_database("mixo_assets_dagster")
+    url = embedded_postgres.create_database("mixo_assets_dagster", DAGSTER_ROLE)
     monkeypatch.setenv("DAGSTER_HOME", str(REPO_ROOT))
     monkeypatch.setenv("DAGSTER_PG_URL", dagster_storage_url(url))
     monkeypatch.setenv("MIXO_DAGSTER_DIR", str(tmp_path / "dagster"))

@@ -26,7 +26,13 @@ import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform import Account, AdPlatformClient, ClientSettings
 from mixo_pipeline.ad_platform.client import ClientStopped
-from mixo_pipeline.database import REPO_ROOT, EmbeddedPostgres, dagster_storage_url, engine_for
+from mixo_pipeline.database import (
+    DAGSTER_ROLE,
+    REPO_ROOT,
+    EmbeddedPostgres,
+    dagster_storage_url,
+    engine_for,
+)
 from mixo_pipeline.storage.schema import campaign_sync_records, metadata, raw_campaign_pages
 from mixo_pipeline_tests.assets.conftest import pipeline_on
 from mock_api import MockConfig, MockProcess, MockServer
@@ -101,7 +107,9 @@ def launcher(
     """``make run``'s environment on emptied databases, against a mock process of our own (so
     the mock and its request log outlive each run); this process reads the same instance."""
     embedded_postgres.drop_database("mixo_interrupts_dagster")
-    dagster_url = dagster_storage_url(embedded_postgres.create_database("mixo_interrupts_dagster"))
+    dagster_url = dagster_storage_url(
+        embedded_postgres.create_database("mixo_interrupts_dagster", DAGSTER_ROLE)
+    )
     database_url, engine = interrupts_database_url, engine_for(interrupts_database_url)
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):

@@ -29,6 +29,8 @@ import sqlalchemy as sa
 from mixo_pipeline.cli.progress import RunProgress
 from mixo_pipeline.cli.stack import prepare_instance
 from mixo_pipeline.database import (
+    DAGSTER_DATABASE,
+    DAGSTER_ROLE,
     REPO_ROOT,
     EmbeddedPostgres,
     dagster_storage_url,
@@ -175,7 +177,7 @@ def test_after_sigkill_the_mock_dies_and_the_next_start_clears_the_rest(home: Pa
 
 
 def run_status(server: EmbeddedPostgres, run_id: str) -> dg.DagsterRunStatus:
-    storage = {"postgres": {"postgres_url": dagster_storage_url(server.url())}}
+    storage = {"postgres": {"postgres_url": dagster_storage_url(server.url(DAGSTER_DATABASE))}}
     with dg.instance_for_test(overrides={"storage": storage}) as instance:
         run = instance.get_run_by_id(run_id)
     assert run is not None
@@ -196,7 +198,7 @@ def pool_instance(url: str) -> Iterator[dg.DagsterInstance]:
 @pytest.fixture
 def fresh_database(embedded_postgres: EmbeddedPostgres) -> Iterator[str]:
     embedded_postgres.drop_database("mixo_lifecycle")
-    yield embedded_postgres.create_database("mixo_lifecycle")
+    yield embedded_postgres.create_database("mixo_lifecycle", DAGSTER_ROLE)
     embedded_postgres.drop_database("mixo_lifecycle")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from mixo_pipeline.cli.main import main, parse_args
 from mixo_pipeline.cli.summary import Summary
-from mixo_pipeline.database import EmbeddedPostgres, dagster_storage_url, engine_for
+from mixo_pipeline.database import DAGSTER_ROLE, EmbeddedPostgres, dagster_storage_url, engine_for
 from mixo_pipeline.storage.schema import metadata
 from mock_api import MockConfig, MockServer
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
@@ -41,7 +41,7 @@ def launcher_env(
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
     embedded_postgres.drop_database("mixo_cli_dagster")
-    dagster_url = embedded_postgres.create_database("mixo_cli_dagster")
+    dagster_url = embedded_postgres.create_database("mixo_cli_dagster", DAGSTER_ROLE)
     saved = dict(os.environ)
     for name in list(os.environ):
         if name.startswith(("AD_PLATFORM_", "MIXO_", "DAGSTER_")):

@@ -14,7 +14,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from mixo_pipeline.accounts.file import FILE_VARIABLE
-from mixo_pipeline.database import EmbeddedPostgres, dagster_storage_url
+from mixo_pipeline.database import DAGSTER_ROLE, EmbeddedPostgres, dagster_storage_url
 from mixo_pipeline.names import ACCOUNTS_PARTITIONS, SYNC_RECORDS
 from mixo_pipeline.storage.schema import campaign_sync_records, campaigns
 from mixo_pipeline_tests.operations.conftest import (
@@ -35,7 +35,7 @@ KEYS = ["client_1", "client_2", "client_3", "client_4"]
 
 def _dagster_home(tmp_path: Path, embedded_postgres: EmbeddedPostgres) -> Path:
     embedded_postgres.drop_database("mixo_ops_dagster")
-    url = dagster_storage_url(embedded_postgres.create_database("mixo_ops_dagster"))
+    url = dagster_storage_url(embedded_postgres.create_database("mixo_ops_dagster", DAGSTER_ROLE))
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(
