@@ -20,6 +20,7 @@ from mixo_pipeline.ad_platform.auth import Token, TokenCache, token_from_respons
 from mixo_pipeline.ad_platform.errors import (
     AdPlatformError,
     AuthenticationError,
+    ResponseValidationError,
     RetriesExhaustedError,
 )
 from mixo_pipeline.ad_platform.fanout import fan_out
@@ -101,7 +102,14 @@ class AdPlatformClient:
                 self.settings.list_read_timeout_s,
                 params={"page": page_no, "limit": self.settings.page_size},
             )
-            page = guard.check(parse_campaign_page(self._request(call), page_no))
+            body = self._request(call)
+            items = body.get("data") if isinstance(body, dict) else None
+            if isinstance(items, list) and len(items) > self.settings.page_size:  # before parsing
+                raise ResponseValidationError(
+                    f"{call.describe}: {len(items)} campaigns on a page of "
+                    f"{self.settings.page_size}; abandoned unparsed"
+                )
+            page = guard.check(parse_campaign_page(body, page_no))
             yield page
             if not page.has_more:
                 return
@@ -164,9 +172,11 @@ class AdPlatformClient:
         if self.stopping.is_set():  # stopped while it waited for them
             raise ClientStopped(call.describe)
         call.sends += 1
-        response, status = self._transport.send(call, auth)
-        if call.endpoint != "auth" and call.written_at is not None:
-            self._limiter.left(call.written_at)
+        try:
+            response, status = self._transport.send(call, auth)
+        finally:
+            if call.endpoint != "auth" and call.written_at is not None:
+                self._limiter.left(call.written_at)
         verdict = classify(status)
         if verdict is Verdict.OK and response is not None:
             return response

@@ -60,6 +60,7 @@ class Transport:
         self._base_url = account.base_url.rstrip("/")
         self._client_id = account.client_id
         self._connect_timeout = settings.connect_timeout_s
+        self._max_bytes = settings.max_response_bytes
         self._stats = stats
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_maxsize=settings.sync_concurrency + 2, max_retries=0)
@@ -70,6 +71,7 @@ class Transport:
         # (which also keeps a ~/.netrc entry from replacing the Bearer header).
         self._env = self._session.merge_environment_settings(self._base_url, {}, None, None, None)
         self._env["verify"] = settings.ca_bundle or self._env["verify"]
+        self._env["stream"] = True  # bodies are read by _bounded_body
         self._session.trust_env = False
 
     def close(self) -> None:
@@ -77,7 +79,7 @@ class Transport:
 
     def send(self, call: Call, auth: str) -> tuple[requests.Response | None, int | str]:
         """One request; a transport failure comes back as the status TIMEOUT or CONNECTION_ERROR."""
-        _written.at = None
+        _written.at = call.written_at = None
         try:
             response = self._session.request(
                 call.method,
@@ -88,6 +90,9 @@ class Transport:
                 timeout=(self._connect_timeout, call.read_timeout),
                 **self._env,
             )
+            call.written_at = _written.at
+            # requests has no public bound on a body: read it here, then fill its cache
+            response._content = self._bounded_body(response, call)
         except (requests.Timeout, requests.ConnectionError, ChunkedEncodingError) as exc:
             call.written_at = _written.at  # a timeout (a hang) was written; a refused connect not
             # ConnectTimeout is both a Timeout and a ConnectionError: it is a timeout.
@@ -96,9 +101,26 @@ class Transport:
             return None, status
         except requests.RequestException as exc:
             raise AdPlatformError(f"{call.describe}: {type(exc).__name__}") from None
-        call.written_at = _written.at
         self._stats.record_response(call.endpoint, response.status_code)
         return response, response.status_code
+
+    def _bounded_body(self, response: requests.Response, call: Call) -> bytes:
+        """The body, or an error once it is declared or read past ``max_response_bytes``."""
+        declared = response.headers.get("Content-Length", "")
+        chunks, size = [], 0
+        if not (declared.isdigit() and int(declared) > self._max_bytes):
+            for chunk in response.iter_content(64 << 10):
+                chunks.append(chunk)
+                if (size := size + len(chunk)) > self._max_bytes:
+                    break
+            else:
+                return b"".join(chunks)
+        response.close()
+        self._stats.record_response(call.endpoint, response.status_code)
+        raise ResponseValidationError(
+            f"{call.describe}: response body of {declared or f'over {size}'} bytes exceeds "
+            f"the {self._max_bytes}-byte limit (AD_PLATFORM_MAX_RESPONSE_BYTES); abandoned unread"
+        )
 
 
 def refuse_clear_text(account: Account, allowed: bool) -> None:

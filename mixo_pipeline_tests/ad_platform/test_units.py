@@ -59,7 +59,7 @@ def raw_page(page: int, ids: list[int], *, total: int, limit: int = 10, has_more
 def test_settings_scale_every_duration_but_the_margin() -> None:
     settings = ClientSettings(time_scale=0.1, rate_limit_margin_s=0.25).in_real_time()
     assert settings.rate_limit_period_s == pytest.approx(6.0)
-    assert settings.sync_read_timeout_s == pytest.approx(0.5)
+    assert settings.sync_read_timeout_s == pytest.approx(0.4)
     assert settings.connect_timeout_s == pytest.approx(0.5)
     assert settings.backoff_cap_s == pytest.approx(3.0)
     assert settings.token_refresh_margin_s == pytest.approx(6.0)
