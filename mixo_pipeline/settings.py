@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         300.0, gt=0, description="Wait before recovering an account again; doubles per attempt."
     )
     health_timeout_s: float = Field(3.0, gt=0, description="Timeout of the sensor's /health probe.")
+    history_retention_days: float = Field(
+        400.0, gt=0, description="Days of campaign_history kept (by synced_at): 13 months."
+    )
     dagster_ui_url: str = Field(
         "http://localhost:3000", description="Base URL of the Dagster UI, for links in alerts."
     )

@@ -1,13 +1,13 @@
 """The merge of one account's synced campaigns into the ``campaigns`` table, and its preview."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from mixo_pipeline.storage.raw_pages import Cycle, load_cycle
-from mixo_pipeline.storage.schema import campaigns
+from mixo_pipeline.storage.schema import campaign_history, campaigns
 from mixo_pipeline.storage.sync_records import successful_syncs
 
 _insert = insert(campaigns)
@@ -22,6 +22,7 @@ _UPSERT = _insert.on_conflict_do_update(
     # interleaved moments, and the later merge may carry the older sync.
     where=_insert.excluded.synced_at >= campaigns.c.synced_at,
 ).returning(sa.literal_column("xmax = 0", sa.Boolean))
+_SNAPSHOT = insert(campaign_history).on_conflict_do_nothing()  # once per campaign and cycle
 PREVIEW = ("id", "name", "status", "budget", "impressions", "clicks", "conversions", "synced_at")
 TOTALS = ("impressions", "clicks", "conversions", "budget")  # summed over the live rows
 
@@ -39,11 +40,14 @@ class Merged:
     totals: dict[str, float]  # TOTALS of the live rows: a collapse in an account shows at once
 
 
-def merge_campaigns(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Merged:
-    """Upsert the cycle's synced campaigns and soft-delete the unlisted ones in one transaction
-    (an error leaves the table as it was). ``cycle``: the listing the step stored, even if
-    another run stored a newer one since (default: the stored one, validated first). A listed
-    campaign whose sync failed keeps its row; a reappearing one has ``removed_at`` cleared."""
+def merge_campaigns(
+    engine: sa.Engine, client_id: str, cycle: Cycle | None = None, history_days: float = 400
+) -> Merged:
+    """Upsert the cycle's synced campaigns, snapshot their figures in ``campaign_history``
+    (pruned to ``history_days``) and soft-delete the unlisted ones in one transaction (an error
+    leaves the tables as they were). ``cycle``: the listing the step stored, even if another run
+    stored a newer one since (default: the stored one, validated first). A listed campaign whose
+    sync failed keeps its row; a reappearing one has ``removed_at`` cleared."""
     cycle = cycle or load_cycle(engine, client_id)
     listed = cycle.campaigns()
     synced_at = successful_syncs(engine, client_id, cycle.cycle_id)
@@ -57,6 +61,13 @@ def merge_campaigns(engine: sa.Engine, client_id: str, cycle: Cycle | None = Non
     live = sa.and_(campaigns.c.client_id == client_id, campaigns.c.removed_at.is_(None))
     with engine.begin() as conn:
         flags = conn.execute(_UPSERT, rows).scalars().all() if rows else []
+        if rows:
+            conn.execute(_SNAPSHOT, [{"campaign_id": r["id"], **r} for r in rows])
+        old = sa.and_(
+            campaign_history.c.client_id == client_id,
+            campaign_history.c.synced_at < now - timedelta(days=history_days),
+        )
+        conn.execute(sa.delete(campaign_history).where(old))
         removed = conn.execute(
             sa.update(campaigns)
             .where(live, campaigns.c.id.not_in(sorted({c.id for c in listed})))

@@ -67,6 +67,23 @@ campaigns = sa.Table(
     "one. Campaigns gone upstream get removed_at instead of being deleted.",
 )
 
+campaign_history = sa.Table(
+    "campaign_history",
+    metadata,
+    sa.Column("client_id", sa.Text, primary_key=True, comment="Ad account (partition key)."),
+    sa.Column("campaign_id", sa.Text, primary_key=True, comment="Campaign id on the platform."),
+    sa.Column("cycle_id", sa.Text, primary_key=True, comment=_CYCLE),
+    sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False, comment="The API's."),
+    sa.Column("status", sa.Text, nullable=False, comment="Status at that sync."),
+    sa.Column("budget", sa.Numeric(18, 2), nullable=False, comment="Budget at that sync."),
+    sa.Column("impressions", sa.BigInteger, nullable=False, comment="As reported at that sync."),
+    sa.Column("clicks", sa.BigInteger, nullable=False, comment="As reported at that sync."),
+    sa.Column("conversions", sa.BigInteger, nullable=False, comment="As reported at that sync."),
+    comment="Each campaign's figures once per sync cycle, for trends (docs/tables.md has the "
+    "queries): written with the campaigns merge, never changed afterwards, deleted once older "
+    "than MIXO_HISTORY_RETENTION_DAYS.",
+)
+
 
 def create_schema(engine: sa.Engine) -> None:
     """Create the tables if they do not exist; safe to call from many processes at once."""

@@ -10,10 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from mixo_pipeline.ad_platform.models import Account, SyncResult
+from mixo_pipeline.database import REPO_ROOT
 from mixo_pipeline.storage import quality
 from mixo_pipeline.storage.campaigns import Merged, merge_campaigns
 from mixo_pipeline.storage.raw_pages import NoCycleError, load_cycle, replace_raw_pages
-from mixo_pipeline.storage.schema import campaigns, create_schema
+from mixo_pipeline.storage.schema import campaign_history, campaigns, create_schema
 from mixo_pipeline.storage.sync_records import record_results, succeeded_ids, successful_syncs
 from mixo_pipeline.sync.account import sync_listed
 
@@ -120,6 +121,49 @@ def test_merge_inserts_updates_and_soft_deletes(pg: sa.Engine) -> None:
     assert total == 12
     back = _merge(pg, "acme", "c3", range(1, 13))
     assert (back.inserted, back.updated, back.removed, back.live_rows) == (0, 12, 0, 12)
+
+
+def test_history_keeps_each_cycles_figures_once_and_drops_what_retention_says(
+    pg: sa.Engine,
+) -> None:
+    _merge(pg, "acme", "c1", range(1, 4))  # synced a week ago (SYNCED_AT)
+    later = SYNCED_AT + timedelta(days=6)
+    grown = [raw_campaign(n, impressions=9000 + n, status="paused") for n in range(1, 4)]
+    replace_raw_pages(pg, "acme", "c2", "c2", make_pages(grown))
+    record_results(
+        pg, "acme", "c2", "c2", [SyncResult(f"campaign_{n}", True, 1, later) for n in (1, 2, 3)]
+    )
+    merge_campaigns(pg, "acme")
+    merge_campaigns(pg, "acme")  # the same cycle merged again adds nothing
+    h = campaign_history.c
+    one_campaign = (
+        sa.select(h.cycle_id, h.impressions, h.status)
+        .where(h.client_id == "acme", h.campaign_id == "campaign_1")
+        .order_by(h.synced_at)
+    )
+    with pg.connect() as conn:
+        assert [tuple(r) for r in conn.execute(one_campaign)] == [
+            ("c1", 8001, "active"),
+            ("c2", 9001, "paused"),
+        ]
+        # The queries docs/tables.md gives for trends run, and chart what was stored.
+        daily, per_cycle = _documented_history_queries()
+        days = conn.execute(
+            sa.text(daily.replace("'client_1'", "'acme'").replace("'campaign_7'", "'campaign_1'"))
+        ).all()
+        assert [(d.impressions, d.new_impressions) for d in days] == [(8001, None), (9001, 1000)]
+        cycles = conn.execute(sa.text(per_cycle.replace("'client_1'", "'acme'"))).all()
+        assert [(c.cycle_id, c.impressions) for c in cycles] == [("c1", 24006), ("c2", 27006)]
+    merge_campaigns(pg, "acme", history_days=3)  # the week-old cycle goes, the new one stays
+    with pg.connect() as conn:
+        assert set(conn.scalars(sa.select(h.cycle_id).distinct())) == {"c2"}
+        assert conn.scalar(sa.select(sa.func.count()).select_from(campaign_history)) == 3
+
+
+def _documented_history_queries() -> list[str]:
+    text = (REPO_ROOT / "docs" / "tables.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```sql")[1:]]
+    return [b for b in blocks if "campaign_history" in b]
 
 
 def test_merge_failure_leaves_previous_contents(pg: sa.Engine) -> None:

@@ -147,7 +147,8 @@ def sync_ad_accounts(
                 client.stopping = stopping
                 yield from api_stages(client, client_id, joined)
         if names.CAMPAIGNS in selected:
-            merged = campaigns.merge_campaigns(engine, client_id, listed.get(client_id))
+            days = load_settings().history_retention_days
+            merged = campaigns.merge_campaigns(engine, client_id, listed.get(client_id), days)
             counts = ("inserted", "updated", "kept_newer", "removed", "written")
             metadata = {
                 "dagster/row_count": merged.live_rows,
