@@ -12,11 +12,9 @@ R = TypeVar("R")
 
 
 def fan_out(work: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``work(item)`` for every item, ``workers`` at a time, yielded in completion order.
-
-    An exception from ``work`` cancels what has not started and is raised once the running work
-    has ended (none outlives the call); one from ``items`` once all started work is yielded.
-    """
+    """``work(item)`` for every item, ``workers`` at a time, yielded in completion order. An
+    exception from ``work`` cancels what has not started and is raised once the running work has
+    ended (none outlives the call); one from ``items`` once all started work is yielded."""
     results: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     stop = threading.Event()
     pool = ThreadPoolExecutor(workers, "fan-out")

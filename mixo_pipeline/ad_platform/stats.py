@@ -38,9 +38,7 @@ class ClientStats:
     def as_metadata(self) -> dict[str, int | float]:
         """Flat numeric figures for Dagster metadata, keys sorted."""
         with self._lock:
-            out: Counter[str] = Counter({"requests_total": sum(self._requests.values())})
-            for (endpoint, status), n in self._requests.items():
-                out[f"requests.{endpoint}.{status}"] += n
-            figures: dict[str, int | float] = {**out, **self._counters}
-            figures.update({name: round(s, 3) for name, s in self._seconds.items()})
+            figures: dict[str, int | float] = {"requests_total": sum(self._requests.values())}
+            figures |= {f"requests.{e}.{status}": n for (e, status), n in self._requests.items()}
+            figures |= {**self._counters, **{k: round(s, 3) for k, s in self._seconds.items()}}
             return dict(sorted(figures.items()))

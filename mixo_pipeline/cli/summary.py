@@ -52,11 +52,8 @@ class Summary:
         if self.total is None:
             synced = "no campaigns synced (this run stored no listing)"
         evaluated = {name.split(" ", 1)[0] for name in self.checks_passed + self.checks_failed}
-        checks = {
-            "passed": self.checks_passed,
-            "failed": self.checks_failed,
-            "not run": [check for check in CHECKS if check not in evaluated],
-        }
+        not_run = [check for check in CHECKS if check not in evaluated]
+        checks = {"passed": self.checks_passed, "failed": self.checks_failed, "not run": not_run}
         parts = [f"Sync {self.verdict}: {synced}", f"{self.duplicates} duplicates"]
         parts += [f"checks {state}: {', '.join(names)}" for state, names in checks.items() if names]
         parts.append(
