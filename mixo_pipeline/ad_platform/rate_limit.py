@@ -98,7 +98,7 @@ class _AccountBuckets(BucketFactory):
         if conninfo is not None:
             from psycopg_pool import ConnectionPool
 
-            self._pool = ConnectionPool(conninfo, configure=_utc_session, max_size=4, open=True)
+            self._pool = ConnectionPool(conninfo, configure=_utc_session, max_size=8, open=True)
         self._buckets: dict[str, AbstractBucket] = {}
         self._lock = threading.Lock()
         self.leak_interval = rate.interval  # expired permits are dropped once a window
@@ -129,7 +129,8 @@ class _Turn:
     the syncs, so a page waiting behind ten syncs would leave the budget idle later on."""
 
     def __init__(self) -> None:
-        self._free = threading.Condition()
+        lock = threading.Lock()  # one waiter of the right kind is woken, not all ten
+        self._free, self._urgent_free = threading.Condition(lock), threading.Condition(lock)
         self._busy = False
         self._urgent = 0
 
@@ -138,7 +139,7 @@ class _Turn:
         with self._free:
             self._urgent += urgent
             while self._busy or (self._urgent and not urgent):
-                self._free.wait()
+                (self._urgent_free if urgent else self._free).wait()
             self._urgent -= urgent
             self._busy = True
         try:
@@ -146,7 +147,7 @@ class _Turn:
         finally:
             with self._free:
                 self._busy = False
-                self._free.notify_all()
+                (self._urgent_free if self._urgent else self._free).notify()
 
 
 @dataclass
