@@ -17,12 +17,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import psutil
+import sqlalchemy as sa
 
 from mixo_pipeline.cli.progress import RunProgress
 from mixo_pipeline.cli.stack import DEFAULT_TIME_SCALE, Stack, StackError, local_stack
 from mixo_pipeline.cli.summary import summarize
-from mixo_pipeline.database import MIXO_HOME, REPO_ROOT, engine_for
+from mixo_pipeline.database import (
+    DATABASE_URL_ENV,
+    DEFAULT_DATA_DIR,
+    MIXO_HOME,
+    REPO_ROOT,
+    engine_for,
+)
 from mixo_pipeline.names import JOB_NAME
+from mixo_pipeline.storage.schema import raw_campaign_pages
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +73,16 @@ def client_log_to_file() -> Iterator[Path]:
         client_log.propagate = propagate
 
 
-def run_pipeline(stack: Stack) -> int:
+def first_page_s(engine: sa.Engine, client_id: str, run_id: str) -> float | None:
+    """Seconds from this process's start to the platform's first page for the run, if it listed."""
+    pages = raw_campaign_pages.c
+    query = sa.select(sa.func.min(pages.fetched_at))
+    with engine.connect() as conn:
+        first = conn.scalar(query.where(pages.client_id == client_id, pages.run_id == run_id))
+    return None if first is None else first.timestamp() - psutil.Process().create_time()
+
+
+def run_pipeline(stack: Stack, cold: bool = False) -> int:
     """Materialize the job for the stack's account; return the process exit status."""
     # Imported once the environment is set: the resource bindings read it at load time.
     from mixo_pipeline.definitions import defs
@@ -87,6 +105,9 @@ def run_pipeline(stack: Stack) -> int:
                 run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
             )
         wall_s = time.monotonic() - started
+    if (start_up := first_page_s(engine, client_id, run_id)) is not None:
+        initdb = " (cold start: the embedded PostgreSQL was created first)" if cold else ""
+        print(f"Start-up: the platform's first page arrived {start_up:.1f} s after launch{initdb}")
     summary = summarize(result, engine, client_id, wall_s)
     print(summary.line())
     return summary.exit_status
@@ -112,11 +133,12 @@ def run_dg(args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    cold = not os.environ.get(DATABASE_URL_ENV) and not (DEFAULT_DATA_DIR / "PG_VERSION").exists()
     try:
         with local_stack(args.time_scale) as stack:
             if args.ui or args.dg:
                 return run_dg(["dev"] if args.ui else args.dg)
-            return run_pipeline(stack)
+            return run_pipeline(stack, cold)
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -69,6 +69,11 @@ def test_make_run_syncs_everything_and_prints_the_summary(
     assert any("pages stored, 100 campaigns listed" in line for line in progress), lines
     assert any("100/100 campaigns synced" in line for line in progress), lines
     assert any("check campaigns_complete: passed" in line for line in progress), lines
+    # Measured from this process's start (here: pytest's), to the first page's arrival.
+    start_up = [line for line in lines if line.startswith("Start-up: ")]
+    assert len(start_up) == 1 and re.fullmatch(
+        r"Start-up: the platform's first page arrived \d+\.\d s after launch", start_up[0]
+    ), lines
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs(limit=1)
     assert runs and runs[0].status == dg.DagsterRunStatus.SUCCESS
