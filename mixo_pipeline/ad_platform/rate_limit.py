@@ -62,8 +62,9 @@ class _StampedWhenGranted:
     waiter that woke late was recorded early, and drew 429s (docs/performance.md)."""
 
     def put(self, item: RateItem) -> Any:
+        asked = time.monotonic()  # before the clock: a pause after reading it counts as late
         item.timestamp = self.now()  # type: ignore[attr-defined]
-        _permit.item, _permit.bucket, _permit.at = item, self, time.monotonic()
+        _permit.item, _permit.bucket, _permit.at = item, self, asked
         return super().put(item)  # type: ignore[misc]
 
 

@@ -117,6 +117,31 @@ def test_a_request_that_left_late_moves_its_permit_so_the_next_keeps_a_window_af
     rate_limit.close_budgets()
 
 
+@pytest.mark.parametrize("backend", ["postgres", "memory"])
+def test_a_pause_right_after_the_clock_is_read_counts_as_late(
+    backend: str, budget_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A busy machine can stop the thread between the clock's answer and the permit's note of
+    # it; measured from after the pause, the request looked on time and kept its early stamp.
+    url = budget_url if backend == "postgres" else None
+    limiter = RateLimiter(1, WINDOW_S, f"http://clock-{uuid.uuid4().hex}.invalid", "c", url)
+    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    pause_s, read_clock = 0.3, type(bucket).now
+
+    def slow_after_reading(self: Any) -> int:
+        stamp = read_clock(self)
+        time.sleep(pause_s)
+        return stamp
+
+    monkeypatch.setattr(type(bucket), "now", slow_after_reading)
+    limiter.acquire()
+    monkeypatch.setattr(type(bucket), "now", read_clock)
+    stamped = bucket.peek(0).timestamp / 1000
+    limiter.left(time.monotonic())  # the request leaves at once after the grant
+    assert bucket.peek(0).timestamp / 1000 - stamped >= pause_s - 0.02
+    rate_limit.close_budgets()
+
+
 def test_a_pause_inside_the_http_library_moves_the_permit_to_when_the_request_was_written(
     start_mock: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
