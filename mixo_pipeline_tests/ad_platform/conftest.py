@@ -27,6 +27,33 @@ from mock_api.accounts import DEFAULT_CLIENT_ID, DEFAULT_EMAIL, DEFAULT_PASSWORD
 FAST = 0.01
 
 
+CAMPAIGN = {  # one campaign as the API documents it, for hand-written servers
+    "id": "c1",
+    "name": "Spring",
+    "status": "active",
+    "budget": 100,
+    "impressions": 10,
+    "clicks": 1,
+    "conversions": 0,
+    "created_at": "2026-01-01T00:00:00Z",
+}
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A hand-written platform's handler: JSON answers, no access log."""
+
+    def answer(self, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 def fast_settings(**overrides: Any) -> ClientSettings:
     """Client settings matched to a mock at ``FAST`` time scale."""
     values: dict[str, Any] = {

@@ -3,32 +3,21 @@ abandoned with an error naming the call and the size, without being read into me
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from mixo_pipeline.ad_platform import Account, AdPlatformClient, ResponseValidationError
 
-from .conftest import fast_settings
+from .conftest import CAMPAIGN, JsonHandler, fast_settings
 
 LIMIT = 64 << 10  # the test's AD_PLATFORM_MAX_RESPONSE_BYTES
 ENDLESS = 1 << 30  # what an abandoned stream would have sent in all: 1 GiB
-CAMPAIGN = {
-    "id": "c1",
-    "name": "Spring",
-    "status": "active",
-    "budget": 100,
-    "impressions": 10,
-    "clicks": 1,
-    "conversions": 0,
-    "created_at": "2026-01-01T00:00:00Z",
-}
 
 
-class Platform(BaseHTTPRequestHandler):
+class Platform(JsonHandler):
     """Logs in; then answers every call the way ``server.mode`` says, counting the bytes sent."""
 
     server: PlatformServer
@@ -36,27 +25,19 @@ class Platform(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/auth/token":
-            self._json({"access_token": "t0ken", "token_type": "Bearer", "expires_in": 3600})
+            self.answer({"access_token": "t0ken", "token_type": "Bearer", "expires_in": 3600})
         elif self.server.mode == "sync-endless":
             self._endless(declare=False)
         else:
-            self._json({"success": True, "campaign_id": "c1", "synced_at": "2026-01-01T00:00:00Z"})
+            self.answer({"success": True, "campaign_id": "c1", "synced_at": "2026-01-01T00:00:00Z"})
 
     def do_GET(self) -> None:
         if self.server.mode == "many-items":
             items = [{**CAMPAIGN, "id": f"c{n}"} for n in range(5000)]
             pagination = {"page": 1, "limit": 5000, "total": 5000, "has_more": False}
-            self._json({"data": items, "pagination": pagination})
+            self.answer({"data": items, "pagination": pagination})
         else:
             self._endless(declare=self.server.mode == "declared")
-
-    def _json(self, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _endless(self, declare: bool) -> None:
         """A JSON-looking body of ENDLESS bytes, streamed until the client hangs up."""
@@ -72,9 +53,6 @@ class Platform(BaseHTTPRequestHandler):
                 self.server.sent += len(chunk)
         except (BrokenPipeError, ConnectionResetError):
             pass  # abandoned, as it should be
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 class PlatformServer(ThreadingHTTPServer):

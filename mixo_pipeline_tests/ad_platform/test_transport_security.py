@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,9 @@ import trustme
 from mixo_pipeline.ad_platform import Account, AdPlatformClient, RetriesExhaustedError
 from mixo_pipeline.ad_platform.errors import AdPlatformError
 
-from .conftest import fast_settings
+from .conftest import CAMPAIGN, JsonHandler, fast_settings
 
 SECRET = "S3cret-Pa55"
-CAMPAIGN = {
-    "id": "c1",
-    "name": "Spring",
-    "status": "active",
-    "budget": 100,
-    "impressions": 10,
-    "clicks": 1,
-    "conversions": 0,
-    "created_at": "2026-01-01T00:00:00Z",
-}
 
 
 def _client(base_url: str, **settings: object) -> AdPlatformClient:
@@ -68,25 +57,14 @@ def https_platform(tmp_path: Path) -> Iterator[Callable[[], tuple[str, Path]]]:
     ca_file = tmp_path / "private-ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
 
-    class Platform(BaseHTTPRequestHandler):
-        def _answer(self, body: object) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Platform(JsonHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self._answer({"access_token": "t0ken", "token_type": "Bearer", "expires_in": 3600})
+            self.answer({"access_token": "t0ken", "token_type": "Bearer", "expires_in": 3600})
 
         def do_GET(self) -> None:
             pagination = {"page": 1, "limit": 10, "total": 1, "has_more": False}
-            self._answer({"data": [CAMPAIGN], "pagination": pagination})
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
+            self.answer({"data": [CAMPAIGN], "pagination": pagination})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Platform)
     server.socket = context.wrap_socket(server.socket, server_side=True)
