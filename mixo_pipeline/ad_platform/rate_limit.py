@@ -226,7 +226,10 @@ class RateLimiter:
         late_s = at - _permit.at
         if late_s > RESTAMP_AFTER_S:
             _log.info("%s: request left %.3f s after its stamp: re-stamped", self.name, late_s)
-            _permit.bucket.restamp(_permit.item, round(late_s * 1000))
+            try:  # the request is sent: a budget too busy to note it must not fail it
+                _permit.bucket.restamp(_permit.item, round(late_s * 1000))
+            except Exception as exc:
+                _log.warning("%s: late request not re-stamped: %s", self.name, type(exc).__name__)
 
     def pause(self, seconds: float) -> None:
         """Hold this account's requests in this process for ``seconds`` (after a 429)."""

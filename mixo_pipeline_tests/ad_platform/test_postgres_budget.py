@@ -142,6 +142,24 @@ def test_a_pause_right_after_the_clock_is_read_counts_as_late(
     rate_limit.close_budgets()
 
 
+def test_a_budget_too_busy_to_restamp_does_not_fail_the_request_already_sent(
+    budget_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # At 1,000 accounts on 2 cores a connection of the budget's pool was 30 s away
+    # (PoolTimeout); the request had already been answered, and failing it lost a campaign.
+    limiter = RateLimiter(1, WINDOW_S, f"http://busy-{uuid.uuid4().hex}.invalid", "c", budget_url)
+    limiter.acquire()
+    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+
+    def busy(*args: Any) -> None:
+        raise TimeoutError("couldn't get a connection after 30.00 sec")
+
+    monkeypatch.setattr(bucket, "restamp", busy)
+    limiter.left(time.monotonic() + 1.0)  # late: a re-stamp is attempted, and fails
+    assert "late request not re-stamped: TimeoutError" in caplog.text
+    rate_limit.close_budgets()
+
+
 def test_a_pause_inside_the_http_library_moves_the_permit_to_when_the_request_was_written(
     start_mock: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
