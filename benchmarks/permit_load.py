@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -119,4 +120,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM unwinds like Ctrl-C, so the finally blocks stop what this started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     main()

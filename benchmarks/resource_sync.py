@@ -27,6 +27,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -158,4 +159,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM unwinds like Ctrl-C, so the finally blocks stop what this started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     main()

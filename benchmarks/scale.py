@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -420,4 +421,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM unwinds like Ctrl-C, so the finally blocks stop what this started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     main()
