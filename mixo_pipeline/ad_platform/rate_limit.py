@@ -2,7 +2,7 @@
 pyrate-limiter bucket per account, a sliding log like the platform's: a ``PostgresBucket`` table (on
 the database's clock, shared by every process) or an ``InMemoryBucket`` (this process only), over
 the platform's window plus a margin. Each account has its own ``Limiter`` and lets one of its
-threads wait at a time (a freed slot costs one database round trip, not ten)."""
+threads wait at a time; a PostgreSQL permit costs one round trip (docs/performance.md)."""
 
 import atexit
 import bisect
@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
 from pyrate_limiter import (
     AbstractBucket,
     BucketFactory,
+    Decision,
     InMemoryBucket,
     Limiter,
     PostgresBucket,
@@ -31,8 +33,7 @@ from mixo_pipeline.ad_platform.errors import AdPlatformError
 from mixo_pipeline.database import libpq_conninfo
 
 _log = logging.getLogger(__name__)
-LIMITER_BUFFER_MS = 10  # added to each computed wait, so a waiter wakes just after the slot frees
-STOP_POLL_S = 5.0  # how often a waiting thread looks whether its run was stopped (real seconds)
+LIMITER_BUFFER_S = 0.01  # added to each computed wait, so a waiter wakes just after a slot frees
 RESTAMP_AFTER_S = 0.05  # a request leaving later than this after its stamp moves the stamp
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -57,16 +58,33 @@ def _utc_session(conn: Any) -> None:
 _permit = threading.local()  # this thread's last permit: its item, its bucket, when stamped
 
 
-class _StampedWhenGranted:
-    """pyrate-limiter stamps a permit when asked plus its planned sleeps, not when granted: a
-    waiter that woke late was recorded early, and drew 429s (docs/performance.md)."""
+def _note_permit(item: RateItem, bucket: AbstractBucket) -> None:
+    # Before the clock is read: a pause after reading it counts as late (RateLimiter.left).
+    _permit.item, _permit.bucket, _permit.at = item, bucket, time.monotonic()
+    _permit.full_for_s = 0.0  # how long the window this permit filled stays full, if known
 
-    def put(self, item: RateItem) -> Any:
-        asked = time.monotonic()  # before the clock: a pause after reading it counts as late
-        item.timestamp = self.now()  # type: ignore[attr-defined]
-        _permit.item, _permit.bucket, _permit.at = item, self, asked
-        return super().put(item)  # type: ignore[misc]
 
+# Run after an exclusive lock on the table, in the same pipelined transaction: the stamp is the
+# database's clock at admission (to the millisecond, as pyrate-limiter stores them), and when the
+# oldest of the window's permits leaves it (the wait, for a denial or the window this fills).
+_PERMIT = """
+WITH now AS (SELECT date_trunc('milliseconds', clock_timestamp())::timestamp AS ts),
+recent AS (
+    SELECT item_timestamp FROM {0}, now
+    WHERE item_timestamp >= now.ts - %(interval_ms)s * INTERVAL '1 millisecond'
+    ORDER BY item_timestamp DESC LIMIT %(limit)s
+),
+put AS (
+    INSERT INTO {0} (name, weight, item_timestamp)
+    SELECT %(name)s, 1, now.ts FROM now WHERE (SELECT count(*) FROM recent) < %(limit)s
+    RETURNING item_timestamp
+)
+SELECT EXISTS (SELECT FROM put),
+    (extract(epoch FROM now.ts) * 1000)::bigint,
+    (extract(epoch FROM (SELECT min(item_timestamp) FROM recent)) * 1000)::bigint,
+    (SELECT count(*) FROM recent)
+FROM now
+"""
 
 _RESTAMP = (  # one row of the stamp: permits stamped in the same millisecond are alike
     "UPDATE {0} SET item_timestamp = item_timestamp + %s * INTERVAL '1 millisecond' "
@@ -74,14 +92,37 @@ _RESTAMP = (  # one row of the stamp: permits stamped in the same millisecond ar
 )
 
 
-class _PostgresBucket(_StampedWhenGranted, PostgresBucket):
+class _PostgresBucket(PostgresBucket):
+    def put(self, item: RateItem) -> bool:
+        """One round trip where pyrate-limiter's bucket takes six (a clock query, a lock that
+        fails when busy, a count, a peek, an insert, a commit): at a thousand accounts those
+        round trips were most of the CPU (docs/performance.md)."""
+        _note_permit(item, self)
+        table = sql.Identifier(self._full_tbl)
+        rate = self.rates[0]
+        params = {"interval_ms": rate.interval, "limit": rate.limit, "name": item.name}
+        with self._get_conn() as conn, conn.pipeline():
+            conn.execute(sql.SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(table))
+            answer = conn.execute(sql.SQL(_PERMIT).format(table), params)
+            conn.commit()
+        admitted, item.timestamp, oldest, counted = answer.fetchone()  # type: ignore[misc]
+        wait = 0 if oldest is None else oldest + rate.interval - item.timestamp
+        _permit.full_for_s = wait / 1000 if admitted and counted + 1 >= rate.limit else 0.0
+        return self._record(item, Decision() if admitted else Decision(rate, wait))
+
     def restamp(self, item: RateItem, late_ms: int) -> None:
         with self._get_conn() as conn:
             query = sql.SQL(_RESTAMP).format(sql.Identifier(self._full_tbl))
             conn.execute(query, (late_ms, item.timestamp / 1000))
 
 
-class _MemoryBucket(_StampedWhenGranted, InMemoryBucket):
+class _MemoryBucket(InMemoryBucket):
+    def put(self, item: RateItem) -> Any:
+        """pyrate-limiter stamps a permit when first asked, not when granted: stamped here."""
+        _note_permit(item, self)
+        item.timestamp = self.now()
+        return super().put(item)
+
     def restamp(self, item: RateItem, late_ms: int) -> None:
         with self._lock:
             if item in self.items:  # by identity (no __eq__); gone if it outlived a short window
@@ -97,8 +138,6 @@ class _AccountBuckets(BucketFactory):
         self._rate = rate
         self._pool: Any = None
         if conninfo is not None:
-            from psycopg_pool import ConnectionPool
-
             self._pool = ConnectionPool(conninfo, configure=_utc_session, max_size=8, open=True)
         self._buckets: dict[str, AbstractBucket] = {}
         self._lock = threading.Lock()
@@ -115,6 +154,11 @@ class _AccountBuckets(BucketFactory):
                     )
                 )
             return self._buckets[item.name]
+
+    def saturated(self) -> bool:
+        """Every connection of the pool is open and lent: a wait for one is contention."""
+        stats = self._pool.get_stats()
+        return stats["pool_size"] >= self._pool.max_size and not stats["pool_available"]
 
     def wrap_item(self, name: str, weight: int = 1) -> RateItem:
         return RateItem(name, 0, weight=weight)  # stamped by the bucket's clock when put
@@ -155,7 +199,8 @@ class _Turn:
 class _Budget:
     limiter: Limiter
     turn: _Turn = field(default_factory=_Turn)
-    paused_until: float = 0.0
+    paused_until: float = 0.0  # after a 429
+    full_until: float = 0.0  # the window the last permit here filled: not asked before
 
 
 _factories: dict[tuple[str | None, int, int], _AccountBuckets] = {}
@@ -169,7 +214,7 @@ def _budget(conninfo: str | None, limit: int, interval_ms: int, name: str) -> _B
         if key not in _factories:
             _factories[key] = _AccountBuckets(Rate(limit, interval_ms), conninfo)
         if (*key, name) not in _budgets:
-            limiter = Limiter(_factories[key], buffer_ms=LIMITER_BUFFER_MS)
+            limiter = Limiter(_factories[key])
             _budgets[(*key, name)] = _Budget(limiter)
         return _budgets[(*key, name)]
 
@@ -205,19 +250,34 @@ class RateLimiter:
     def acquire(self, *, urgent: bool = False, stop: threading.Event | None = None) -> float:
         """Block until a permit (``urgent`` calls first) or ``stop``; return the seconds waited."""
         stop = stop or threading.Event()
-        started, limiter = time.monotonic(), self._budget.limiter
+        started, budget = time.monotonic(), self._budget
         try:
-            with self._budget.turn.take(urgent):
-                if not stop.wait(max(0.0, self._budget.paused_until - time.monotonic())):
-                    # False after STOP_POLL_S, or for the library's "never fits" sentinel
-                    while not limiter.try_acquire(self.name, timeout=STOP_POLL_S):
-                        if stop.is_set():
-                            break
+            with budget.turn.take(urgent):
+                stop.wait(max(budget.paused_until, budget.full_until) - time.monotonic())
+                # Asked again when the window's oldest permit leaves it, not polled.
+                while not stop.is_set() and (wait_s := self._ask(budget.limiter)) is not None:
+                    stop.wait(wait_s)
+                if not stop.is_set():
+                    budget.full_until = _permit.at + _permit.full_for_s
         except Exception as exc:  # the shared budget's database is unreachable or broken
             raise AdPlatformError(
                 f"rate-limit budget ({self.backend}) unavailable: {type(exc).__name__}: {exc}"
             ) from exc
         return time.monotonic() - started
+
+    def _ask(self, limiter: Limiter) -> float | None:
+        """One ask: ``None`` if granted, else the seconds until the window has room. A pool with
+        no free connection is this process's other accounts holding them all (a loaded
+        machine): contention, asked again at once, not an unreachable database."""
+        try:
+            if limiter.try_acquire(self.name, blocking=False):
+                return None
+        except PoolTimeout:
+            if not limiter.bucket_factory.saturated():  # type: ignore[attr-defined]
+                raise
+            _log.warning("%s: every budget connection busy; asking again", self.name)
+            return 0.0
+        return max(0, _permit.bucket.waiting(_permit.item)) / 1000 + LIMITER_BUFFER_S
 
     def left(self, at: float) -> None:
         """This thread's request was written to its socket at monotonic ``at``. Written more than

@@ -138,7 +138,7 @@ def test_a_stop_releases_every_waiting_thread_without_a_permit() -> None:
         time.sleep(0.001)
     stop.set()
     for thread in threads:
-        thread.join(rate_limit.STOP_POLL_S * 3)
+        thread.join(STUCK_S)
         assert not thread.is_alive(), "a waiting thread ignored the stop"
     bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
     assert bucket.count() == 1

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
+from psycopg_pool import PoolTimeout
 
 from mixo_pipeline.ad_platform import rate_limit
+from mixo_pipeline.ad_platform.errors import AdPlatformError
 from mixo_pipeline.ad_platform.rate_limit import RateLimiter, budget_table
 
 WINDOW_S = 0.6
+LATE_S = 0.4
 
 
 @pytest.fixture(scope="module")
@@ -65,17 +70,19 @@ def test_stamps_read_back_as_utc_whatever_the_client_machines_zone(
     rate_limit.close_budgets()
 
 
+class _WakesLate(threading.Event):
+    """A stop never set, whose waits end late (a loaded machine)."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return super().wait(None if timeout is None else timeout + LATE_S)
+
+
 @pytest.mark.parametrize("backend", ["postgres", "memory"])
 def test_a_permit_is_stamped_when_granted_not_when_its_wait_was_planned(
     backend: str, budget_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A waiter that wakes late (a loaded machine) must be recorded at its real grant time:
-    # stamped at its planned wake, the next window would open early and the platform say 429.
-    import pyrate_limiter.limiter
-
-    late_s = 0.4
-    real_sleep = time.sleep
-    monkeypatch.setattr(pyrate_limiter.limiter, "sleep", lambda s: real_sleep(s + late_s))
+    # A waiter that wakes late must be recorded at its real grant time: stamped at its planned
+    # wake (as pyrate-limiter's own wait does), the next window would open early: 429.
     url = budget_url if backend == "postgres" else None
     limiter = RateLimiter(1, WINDOW_S, f"http://late-{uuid.uuid4().hex}.invalid", "c", url)
     bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
@@ -89,10 +96,10 @@ def test_a_permit_is_stamped_when_granted_not_when_its_wait_was_planned(
         return admitted
 
     monkeypatch.setattr(bucket, "put", recording_put)
-    limiter.acquire()
-    limiter.acquire()
+    limiter.acquire(stop=_WakesLate())
+    limiter.acquire(stop=_WakesLate())
     first, second = stamps
-    assert second - first >= WINDOW_S + late_s - 0.05
+    assert second - first >= WINDOW_S + LATE_S - 0.05
     rate_limit.close_budgets()
 
 
@@ -126,16 +133,19 @@ def test_a_pause_right_after_the_clock_is_read_counts_as_late(
     url = budget_url if backend == "postgres" else None
     limiter = RateLimiter(1, WINDOW_S, f"http://clock-{uuid.uuid4().hex}.invalid", "c", url)
     bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
-    pause_s, read_clock = 0.3, type(bucket).now
+    pause_s = 0.3
+    # The memory budget reads its clock in Python; the shared one in the permit's statement.
+    owner, name = (psycopg.Cursor, "fetchone") if url else (type(bucket), "now")
+    read_clock = getattr(owner, name)
 
-    def slow_after_reading(self: Any) -> int:
-        stamp = read_clock(self)
+    def slow_after_reading(self: Any) -> Any:
+        answer = read_clock(self)
         time.sleep(pause_s)
-        return stamp
+        return answer
 
-    monkeypatch.setattr(type(bucket), "now", slow_after_reading)
+    monkeypatch.setattr(owner, name, slow_after_reading)
     limiter.acquire()
-    monkeypatch.setattr(type(bucket), "now", read_clock)
+    monkeypatch.setattr(owner, name, read_clock)
     stamped = bucket.peek(0).timestamp / 1000
     limiter.left(time.monotonic())  # the request leaves at once after the grant
     assert bucket.peek(0).timestamp / 1000 - stamped >= pause_s - 0.02
@@ -201,4 +211,66 @@ def test_a_permit_already_leaked_is_put_back_at_its_write(monkeypatch: pytest.Mo
     assert bucket.count() == 1 and bucket.peek(0).timestamp / 1000 == pytest.approx(
         time.monotonic(), abs=0.1
     )
+    rate_limit.close_budgets()
+
+
+@pytest.mark.parametrize("saturated", [True, False], ids=["pool-busy", "database-unreachable"])
+def test_a_pool_with_every_connection_lent_is_contention_not_an_outage(
+    saturated: bool, budget_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 1,000 accounts a worker's account threads held all of its budget connections for
+    # 30 s; that failed a campaign as "budget unavailable" although the database was fine.
+    limiter = RateLimiter(1, WINDOW_S, f"http://lent-{uuid.uuid4().hex}.invalid", "c", budget_url)
+    factory = limiter._budget.limiter.bucket_factory
+    bucket = factory.get(rate_limit.RateItem(limiter.name, 0))
+    put, asked = bucket.put, []
+
+    def busy_once(item: rate_limit.RateItem) -> Any:
+        asked.append(item)
+        if len(asked) == 1:
+            raise PoolTimeout("couldn't get a connection after 30.00 sec")
+        return put(item)
+
+    monkeypatch.setattr(bucket, "put", busy_once)
+    monkeypatch.setattr(factory, "saturated", lambda: saturated)
+    if saturated:
+        limiter.acquire()
+        assert (len(asked), bucket.count()) == (2, 1)
+    else:
+        with pytest.raises(AdPlatformError, match=r"budget \(postgres\) unavailable: PoolTimeout"):
+            limiter.acquire()
+    rate_limit.close_budgets()
+
+
+def test_the_pool_is_saturated_only_while_every_connection_is_lent(budget_url: str) -> None:
+    limiter = RateLimiter(1, WINDOW_S, f"http://sat-{uuid.uuid4().hex}.invalid", "c", budget_url)
+    factory = limiter._budget.limiter.bucket_factory
+    lent = [factory._pool.getconn() for _ in range(factory._pool.max_size - 1)]
+    assert not factory.saturated()
+    lent.append(factory._pool.getconn())
+    assert factory.saturated()
+    for conn in lent:
+        factory._pool.putconn(conn)
+    assert not factory.saturated()
+    rate_limit.close_budgets()
+
+
+def test_a_permit_that_fills_the_window_says_when_to_ask_again(
+    budget_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each ask is a locked round trip; at 1,000 accounts the asks denied only to learn the wait
+    # were a third of the budget's cost. The permit that fills the window brings the wait.
+    limiter = RateLimiter(2, WINDOW_S, f"http://full-{uuid.uuid4().hex}.invalid", "c", budget_url)
+    limiter.acquire()
+    limiter.acquire()  # the window is now full for WINDOW_S after the first permit
+    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    put, asked = bucket.put, []
+
+    def counting_put(item: rate_limit.RateItem) -> Any:
+        asked.append(put(item))
+        return asked[-1]
+
+    monkeypatch.setattr(bucket, "put", counting_put)
+    limiter.acquire()
+    assert asked == [True], "the third permit was asked for before the window had room"
     rate_limit.close_budgets()
