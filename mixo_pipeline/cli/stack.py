@@ -104,8 +104,10 @@ def local_stack(time_scale: float | None) -> Iterator[Stack]:
     the default (PostgreSQL), the path of the daemon's runs too."""
     scale = DEFAULT_TIME_SCALE if time_scale is None else time_scale
     with ExitStack() as cleanup:
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-        cleanup.callback(signal.signal, signal.SIGTERM, previous)
+        # SIGINT too: started in the background it is ignored, and dg dev would inherit that.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.signal(signum, signal.default_int_handler)
+            cleanup.callback(signal.signal, signum, previous)
         external = bool(os.environ.get(DATABASE_URL_ENV))
         database_url = configure_dagster_home()
         mock = None if os.environ.get(API_URL_ENV) else _start_mock(cleanup, scale)
