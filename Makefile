@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# ACCOUNTS=5: the mock gets client_1..client_5, synced through an accounts file the launcher writes.
+STACK := $(if $(ACCOUNTS),--accounts $(ACCOUNTS),)
 
 .PHONY: run test ui dg status mock lint format clean
 
@@ -14,21 +16,22 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 ## make run: start the embedded Postgres and the mock API, run the main job, print the summary.
-## REALISTIC=1 runs at the platform's true 10-requests-a-minute pace.
+## REALISTIC=1 runs at the platform's true 10-requests-a-minute pace; ACCOUNTS=5 syncs five accounts.
 run: $(STAMP)
-	$(BIN)/python -m mixo_pipeline.cli $(if $(REALISTIC),--time-scale 1,) $(ARGS)
+	$(BIN)/python -m mixo_pipeline.cli $(if $(REALISTIC),--time-scale 1,) $(STACK) $(ARGS)
 
 ## make test: the whole test suite (what CI runs).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 ## make ui: the Dagster UI and daemon (dg dev) on the same Postgres-backed instance as make run.
+## ACCOUNTS=5: five accounts, synced at once by the recovery sensor; PORT=3001: the UI's port.
 ui: $(STAMP)
-	$(BIN)/python -m mixo_pipeline.cli --ui $(ARGS)
+	$(BIN)/python -m mixo_pipeline.cli --ui $(STACK) $(if $(PORT),--port $(PORT),) $(ARGS)
 
 ## make dg ARGS="check defs": any dg command on the same stack (database, mock, instance).
 dg: $(STAMP)
-	$(BIN)/python -m mixo_pipeline.cli --dg $(ARGS)
+	$(BIN)/python -m mixo_pipeline.cli $(STACK) --dg $(ARGS)
 
 ## make status ARGS="--failed-and-missing": each account's sync status (see docs/operations.md).
 status: $(STAMP)

@@ -1,8 +1,9 @@
 """``make run`` / ``make ui`` / ``make dg``: the whole pipeline on one machine, from a checkout.
-Starts what is missing (:mod:`.stack`), runs the sync job for the default account on the instance of
-``dagster.yaml`` (so ``make ui`` shows the run), prints progress and a one-line summary, and exits 0
-on a complete sync (a failed WARN check included), 1 otherwise, 2 when the stack is misconfigured.
-``--ui`` runs ``dg dev`` on the same stack instead, ``--dg ARGS...`` any other ``dg`` command."""
+Starts what is missing (:mod:`.stack`), runs the sync job for every configured account on the
+instance of ``dagster.yaml`` (so ``make ui`` shows the run), prints progress and a one-line summary,
+and exits 0 on a complete sync (a failed WARN check included), 1 otherwise, 2 when the stack is
+misconfigured. ``--ui`` runs ``dg dev`` on the same stack instead, ``--dg ARGS...`` any other ``dg``
+command. ``--accounts N`` gives the mock N accounts and syncs them."""
 
 import argparse
 import logging
@@ -20,9 +21,10 @@ import dagster as dg
 import psutil
 import sqlalchemy as sa
 
+from mixo_pipeline.accounts.file import FILE_VARIABLE
 from mixo_pipeline.cli.progress import RunProgress
 from mixo_pipeline.cli.stack import DEFAULT_TIME_SCALE, Stack, StackError, local_stack
-from mixo_pipeline.cli.summary import summarize
+from mixo_pipeline.cli.summary import combine, summarize
 from mixo_pipeline.database import (
     DATABASE_URL_ENV,
     DEFAULT_DATA_DIR,
@@ -30,8 +32,15 @@ from mixo_pipeline.database import (
     REPO_ROOT,
     engine_for,
 )
-from mixo_pipeline.names import JOB_NAME
+from mixo_pipeline.defs.operations.sync_targets import batch_partitions
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME, RANGE_END_TAG, RANGE_START_TAG
+from mixo_pipeline.settings import load_settings
 from mixo_pipeline.storage.schema import raw_campaign_pages
+
+ACCOUNTS_HELP = (
+    "start the mock with N more accounts, client_1..client_N, list them in a generated accounts "
+    f"file in .mixo/ ({FILE_VARIABLE}) and sync them (instead of the single account)"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,12 +52,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "platform's true pace, about 17 minutes; with AD_PLATFORM_API_URL set, the client's "
         "AD_PLATFORM_TIME_SCALE unless this is given)",
     )
+    parser.add_argument("--accounts", type=int, metavar="N", help=ACCOUNTS_HELP)
+    parser.add_argument("--port", type=int, help="the UI's port, with --ui (default 3000)")
     command = parser.add_mutually_exclusive_group()
     command.add_argument("--ui", action="store_true", help="open the Dagster UI (dg dev) instead")
     command.add_argument(
         "--dg", nargs=argparse.REMAINDER, metavar="ARGS", help="run `dg ARGS` on the stack instead"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.accounts is not None and args.accounts < 1:
+        parser.error("--accounts must be at least 1")
+    if args.port is not None and not args.ui:
+        parser.error("--port is the UI's: use it with --ui")
+    return args
 
 
 @contextmanager
@@ -73,42 +89,52 @@ def client_log_to_file() -> Iterator[Path]:
         client_log.propagate = propagate
 
 
-def first_page_s(engine: sa.Engine, client_id: str, run_id: str) -> float | None:
+def first_page_s(engine: sa.Engine, run_id: str) -> float | None:
     """Seconds from this process's start to the platform's first page for the run, if it listed."""
     pages = raw_campaign_pages.c
-    query = sa.select(sa.func.min(pages.fetched_at))
     with engine.connect() as conn:
-        first = conn.scalar(query.where(pages.client_id == client_id, pages.run_id == run_id))
+        first = conn.scalar(sa.select(sa.func.min(pages.fetched_at)).where(pages.run_id == run_id))
     return None if first is None else first.timestamp() - psutil.Process().create_time()
 
 
 def run_pipeline(stack: Stack, cold: bool = False) -> int:
-    """Materialize the job for the stack's account; return the process exit status."""
+    """Materialize the job for the stack's accounts, a run per batch of consecutive partitions
+    (``MIXO_ACCOUNTS_PER_RUN``), one after another; return the process exit status."""
     # Imported once the environment is set: the resource bindings read it at load time.
     from mixo_pipeline.definitions import defs
 
     job = defs().resolve_job_def(JOB_NAME)
-    engine, client_id = engine_for(stack.database_url), stack.client_id
-    run_id = str(uuid.uuid4())  # chosen here: progress polls the run's events while it runs
-    print(f"Run {run_id} · account {client_id!r} · job {JOB_NAME}")
-    with dg.DagsterInstance.get() as instance:
-        started = time.monotonic()
-        with client_log_to_file() as client_log, RunProgress(instance, run_id, engine, client_id):
-            print(f"Client log (every request and retry): {client_log}")
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=client_id,
-                run_id=run_id,
-                raise_on_error=False,
-                tags=stack.run_tags,
-                # Progress comes from RunProgress; Dagster's console shows only errors.
-                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
-            )
-        wall_s = time.monotonic() - started
-    if (start_up := first_page_s(engine, client_id, run_id)) is not None:
+    engine, runs = engine_for(stack.database_url), []
+    with dg.DagsterInstance.get() as instance, client_log_to_file() as client_log:
+        print(f"Client log (every request and retry): {client_log}")
+        keys = instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS.name)
+        for batch in batch_partitions(keys, stack.accounts, load_settings().accounts_per_run):
+            run_id = str(uuid.uuid4())  # chosen here: progress polls the run's events while it runs
+            one = batch[0] if len(batch) == 1 else None
+            print(f"Run {run_id} · account {one or f'{batch[0]}..{batch[-1]}'} · job {JOB_NAME}")
+            tags = {**stack.run_tags, RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]}
+            started = time.monotonic()
+            with RunProgress(instance, run_id, engine, one):
+                result = job.execute_in_process(
+                    instance=instance,
+                    partition_key=one,
+                    run_id=run_id,
+                    raise_on_error=False,
+                    tags=stack.run_tags if one else tags,
+                    # Progress comes from RunProgress; Dagster's console shows only errors.
+                    run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+                )
+            runs.append((batch, result, time.monotonic() - started))
+    if (start_up := first_page_s(engine, runs[0][1].run_id)) is not None:
         initdb = " (cold start: the embedded PostgreSQL was created first)" if cold else ""
         print(f"Start-up: the platform's first page arrived {start_up:.1f} s after launch{initdb}")
-    summary = summarize(result, engine, client_id, wall_s)
+    summaries = []
+    for batch, result, wall_s in runs:
+        summaries.append([summarize(result, engine, key, wall_s) for key in batch])
+        if len(stack.accounts) > 1:  # a line per account, then the whole
+            for key, summary in zip(batch, summaries[-1], strict=True):
+                print(f"{key}: {summary.line()}")
+    summary = combine(summaries, sum(wall_s for *_, wall_s in runs))
     print(summary.line())
     return summary.exit_status
 
@@ -137,10 +163,13 @@ def run_dg(args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cold = not os.environ.get(DATABASE_URL_ENV) and not (DEFAULT_DATA_DIR / "PG_VERSION").exists()
+    if args.port:  # the alerts' links to runs
+        os.environ.setdefault("MIXO_DAGSTER_UI_URL", f"http://localhost:{args.port}")
     try:
-        with local_stack(args.time_scale) as stack:
+        with local_stack(args.time_scale, args.accounts) as stack:
             if args.ui or args.dg:
-                return run_dg(["dev"] if args.ui else args.dg)
+                port = ["--port", str(args.port)] if args.port else []
+                return run_dg(["dev", *port] if args.ui else args.dg)
             return run_pipeline(stack, cold)
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)

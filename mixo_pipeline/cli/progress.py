@@ -21,10 +21,11 @@ _LISTING_STEP = 10  # while the listing still runs, a line per this many campaig
 
 
 class RunProgress:
-    """Prints ``[  12.3s] what happened`` lines, polling once a second, until the context exits."""
+    """Prints ``[  12.3s] what happened`` lines, polling once a second, until the context exits.
+    Without ``client_id`` (a batched run) only the events, each naming its account."""
 
     def __init__(
-        self, instance: dg.DagsterInstance, run_id: str, engine: sa.Engine, client_id: str
+        self, instance: dg.DagsterInstance, run_id: str, engine: sa.Engine, client_id: str | None
     ) -> None:
         self._instance, self._run_id = instance, run_id
         self._engine, self._client_id = engine, client_id
@@ -66,7 +67,8 @@ class RunProgress:
                 self._line("database unreachable: progress paused, retrying every second")
             self._paused = True
 
-    def _line(self, text: str) -> None:
+    def _line(self, text: str, account: str | None = None) -> None:
+        text = f"{account}: {text}" if account and self._client_id is None else text
         print(f"[{time.monotonic() - self._started:6.1f}s] {text}")
 
     def _report_event(self, event: dg.DagsterEvent) -> None:
@@ -75,12 +77,13 @@ class RunProgress:
         if kind == EventType.ASSET_CHECK_EVALUATION:
             evaluation = event.asset_check_evaluation_data
             verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
-            self._line(f"check {evaluation.check_name}: {verdict} · {evaluation.description}")
+            text = f"check {evaluation.check_name}: {verdict} · {evaluation.description}"
+            self._line(text, evaluation.partition)
         elif kind == EventType.ASSET_MATERIALIZATION:
             self._report_database()
             self._syncing = False
             asset = event.asset_key.to_user_string() if event.asset_key else "?"
-            self._line(f"materialized {asset}")
+            self._line(f"materialized {asset}", event.partition)
         elif kind == EventType.STEP_START and step == SYNC_STEP:
             self._syncing = True
             self._line(f"{step}: listing campaigns")
@@ -93,6 +96,8 @@ class RunProgress:
     def _report_database(self) -> None:
         """What the sync step stored so far: syncs while it lists, the listing once complete,
         then the checkpointed syncs, a line per tenth of the listing."""
+        if self._client_id is None:
+            return
         cycle = find_cycle(self._engine, self._client_id)
         if not self._listed and (cycle is None or cycle.run_id != self._run_id):
             # This run's listing is not stored yet, but its pages' syncs already run: count them.

@@ -10,11 +10,14 @@ import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import psutil
 import sqlalchemy as sa
+import yaml
 
+from mixo_pipeline.accounts.file import FILE_VARIABLE, AccountConfig, load_account_configs
 from mixo_pipeline.database import (
     DAGSTER_PG_URL_ENV,
     DATABASE_URL_ENV,
@@ -39,7 +42,7 @@ class StackError(RuntimeError):
 @dataclass(frozen=True)
 class Stack:
     database_url: str
-    client_id: str  # the single account's partition
+    accounts: list[str]  # the partitions to sync: the accounts file's, else the single account
     run_tags: dict[str, str]  # of the runs executed here: the next start fails them if we die
 
 
@@ -75,17 +78,21 @@ def _has_pool_limit(instance: dg.DagsterInstance) -> bool:
     return any(pool.name == API_POOL for pool in instance.event_log_storage.get_pool_limits())
 
 
-def _start_mock(cleanup: ExitStack, time_scale: float) -> str:
+def _start_mock(cleanup: ExitStack, time_scale: float, accounts: int | None) -> str:
     """Start the mock with its own documented test account (credentials live in mock_api, never
-    here); return how the banner describes it: the platform's documented limits, scaled."""
+    here) and ``accounts`` generated ones; return how the banner describes it: the platform's
+    documented limits, scaled."""
     from mock_api import MockConfig, MockProcess
     from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
-    mock = cleanup.enter_context(MockProcess(["--time-scale", str(time_scale)]))
+    generated = ["--accounts", str(accounts)] if accounts else []
+    mock = cleanup.enter_context(MockProcess(["--time-scale", str(time_scale), *generated]))
     os.environ[API_URL_ENV] = mock.url
     cleanup.callback(os.environ.pop, API_URL_ENV, None)
     os.environ.setdefault(EMAIL_ENV, DEFAULT_EMAIL)
     os.environ.setdefault(PASSWORD_ENV, DEFAULT_PASSWORD)
+    if accounts:
+        _write_accounts_file(cleanup, mock.url, accounts)
     limits = MockConfig()
     return (
         f"mock_api at {mock.url} with the documented constraints (time scale {time_scale:g}: "
@@ -95,13 +102,45 @@ def _start_mock(cleanup: ExitStack, time_scale: float) -> str:
     )
 
 
+def _write_accounts_file(cleanup: ExitStack, url: str, count: int) -> None:
+    """Point ``MIXO_ACCOUNTS_FILE`` (here and in child processes) at a file listing the mock's
+    ``client_1..client_<count>`` at ``url``, their passwords in the variables it names. One file
+    per launcher, removed at exit: it names a mock that dies with this process."""
+    from mock_api.accounts import generated_account
+
+    entries = []
+    for n in range(1, count + 1):
+        account = generated_account(n, campaigns=0)
+        os.environ[variable := f"{account.client_id.upper()}_PASSWORD"] = account.password
+        entries.append(
+            {"client_id": account.client_id, "email": account.email, "password_env": variable}
+        )
+    path = MIXO_HOME / f"accounts.local-{os.getpid()}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = yaml.safe_dump({"defaults": {"base_url": url}, "accounts": entries}, sort_keys=False)
+    path.write_text("# Generated for the launcher's mock; removed when it exits\n" + document)
+    cleanup.callback(path.unlink, missing_ok=True)
+    os.environ[FILE_VARIABLE] = str(path)
+    cleanup.callback(os.environ.pop, FILE_VARIABLE, None)
+
+
+def accounts_line(path: Path, configs: list[AccountConfig], api_url: str) -> str:
+    """The banner's line for an accounts file, naming each ``base_url`` that is not the stack's
+    platform: those accounts' requests would go there, at this stack's client time scale."""
+    line = f"Accounts: {len(configs)} from {path} ({FILE_VARIABLE})"
+    if foreign := sorted({config.base_url for config in configs} - {api_url.rstrip("/")}):
+        line += f" · base_url {', '.join(foreign)} is NOT this stack's platform ({api_url})"
+    return line
+
+
 @contextmanager
-def local_stack(time_scale: float | None) -> Iterator[Stack]:
+def local_stack(time_scale: float | None, accounts: int | None = None) -> Iterator[Stack]:
     """Start what is missing (database, mock API), export the environment, prepare the instance
     and print what the stack uses; stop it on any exit but SIGKILL (SIGTERM acts as Ctrl-C; the
     server stops in the wheel's ``atexit`` hook). A ``time_scale`` given sets the client's pace
-    whichever API it calls; the mock's is it or ``DEFAULT_TIME_SCALE``. The rate-limit budget is
-    the default (PostgreSQL), the path of the daemon's runs too."""
+    whichever API it calls; the mock's is it or ``DEFAULT_TIME_SCALE``. ``accounts`` adds that
+    many to the mock and points the accounts file at them. The rate-limit budget is the default
+    (PostgreSQL), the path of the daemon's runs too."""
     scale = DEFAULT_TIME_SCALE if time_scale is None else time_scale
     with ExitStack() as cleanup:
         # SIGINT too: started in the background it is ignored, and dg dev would inherit that.
@@ -110,7 +149,9 @@ def local_stack(time_scale: float | None) -> Iterator[Stack]:
             cleanup.callback(signal.signal, signum, previous)
         external = bool(os.environ.get(DATABASE_URL_ENV))
         database_url = configure_dagster_home()
-        mock = None if os.environ.get(API_URL_ENV) else _start_mock(cleanup, scale)
+        if accounts and os.environ.get(API_URL_ENV):
+            raise StackError(f"--accounts sets up the launcher's own mock: unset {API_URL_ENV}")
+        mock = None if os.environ.get(API_URL_ENV) else _start_mock(cleanup, scale, accounts)
         for name in (EMAIL_ENV, PASSWORD_ENV):
             if not mock and not os.environ.get(name):
                 raise StackError(f"{API_URL_ENV} is set, so {name} must be set as well")
@@ -118,7 +159,8 @@ def local_stack(time_scale: float | None) -> Iterator[Stack]:
             os.environ[f"{CLIENT_PREFIX}TIME_SCALE"] = str(scale)
         try:
             settings = load_settings()
-        except ValueError as error:
+            configs = load_account_configs(settings.accounts_file)  # [] without a file
+        except ValueError as error:  # an invalid accounts file too
             raise StackError(str(error)) from None
         database = "DATABASE_URL" if external else "embedded PostgreSQL in .mixo/"
         print(f"Database: {database} · Dagster instance: {REPO_ROOT / 'dagster.yaml'}")
@@ -127,8 +169,11 @@ def local_stack(time_scale: float | None) -> Iterator[Stack]:
             f"{settings.client.time_scale:g}"
         )
         print(f"Ad platform: {platform}")
-        with dg.DagsterInstance.get() as instance:  # the single account's partition
-            instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS.name, [settings.client_id])
+        if configs:
+            print(accounts_line(settings.accounts_file, configs, os.environ[API_URL_ENV]))
+        keys = [config.client_id for config in configs] or [settings.client_id]
+        with dg.DagsterInstance.get() as instance:  # before dg dev's sensors first tick
+            instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS.name, keys)
             prepare_instance(instance)
         tags = {LAUNCHER_TAG: f"{socket.gethostname()}:{os.getpid()}"}
-        yield Stack(database_url, settings.client_id, tags)
+        yield Stack(database_url, keys, tags)

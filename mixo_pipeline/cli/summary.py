@@ -2,6 +2,7 @@
 PostgreSQL through the checks' queries, request figures from the client stats the sync records
 record as metadata, check verdicts from the run's check evaluations."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ class Summary:
     rate_limited: int | None
     retried: int | None
     floor_s: float | None
+    accounts: int = 1  # more when combined
 
     @property
     def verdict(self) -> str:
@@ -51,6 +53,10 @@ class Summary:
         synced = f"{self.synced}/{self.total} campaigns synced"
         if self.total is None:
             synced = "no campaigns synced (this run stored no listing)"
+            if self.synced:  # combined: other accounts' listings were stored
+                synced = f"{self.synced} campaigns synced (an account's listing was not stored)"
+        if self.accounts > 1:
+            synced += f" across {self.accounts} accounts"
         evaluated = {name.split(" ", 1)[0] for name in self.checks_passed + self.checks_failed}
         not_run = [check for check in CHECKS if check not in evaluated]
         checks = {"passed": self.checks_passed, "failed": self.checks_failed, "not run": not_run}
@@ -74,7 +80,7 @@ def summarize(
     cycles = {
         event.materialization.metadata["cycle_id"].value
         for event in result.get_asset_materialization_events()
-        if event.materialization.asset_key == RAW_PAGES
+        if event.materialization.asset_key == RAW_PAGES and event.partition == client_id
     }
     # Only a listing this run stored, or of the cycle it listed in or joined, counts: an older
     # one left in place is not this run's work.
@@ -84,7 +90,8 @@ def summarize(
         synced, total = complete.synced, complete.total
         duplicates = len(unique.table_duplicates) + len(unique.raw_duplicates)
     evaluations = sorted(
-        result.get_asset_check_evaluations(), key=lambda e: CHECKS.index(e.check_name)
+        (e for e in result.get_asset_check_evaluations() if e.partition == client_id),
+        key=lambda e: CHECKS.index(e.check_name),
     )
     return Summary(
         run_succeeded=result.success,
@@ -94,15 +101,35 @@ def summarize(
         checks_passed=[e.check_name for e in evaluations if e.passed],
         checks_failed=[f"{e.check_name} ({e.severity.value})" for e in evaluations if not e.passed],
         wall_s=wall_s,
-        **_request_figures(result),
+        **_request_figures(result, client_id),
     )
 
 
-def _request_figures(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+def combine(runs: list[list[Summary]], wall_s: float) -> Summary:
+    """Every account of ``runs`` (executed one after another) as one: figures summed (None if one
+    is missing), a check passed where every account passed it, the floor each run's slowest."""
+
+    def summed(values: Iterable[Any]) -> Any:
+        return None if None in (values := list(values)) else sum(values)
+
+    every = [summary for run in runs for summary in run]
+    figures = ("synced", "total", "duplicates", "requests", "rate_limited", "retried")
+    return Summary(
+        run_succeeded=all(s.run_succeeded for s in every),
+        checks_passed=[name for name in CHECKS if all(name in s.checks_passed for s in every)],
+        checks_failed=list(dict.fromkeys(name for s in every for name in s.checks_failed)),
+        wall_s=wall_s,
+        floor_s=summed(None if None in (f := [s.floor_s for s in run]) else max(f) for run in runs),
+        accounts=len(every),
+        **{name: summed(getattr(s, name) for s in every) for name in figures},
+    )
+
+
+def _request_figures(result: dg.ExecuteInProcessResult, client_id: str) -> dict[str, Any]:
     """Requests, 429s, retries and the rate-limit floor the sync records recorded (the client's
     figures for the listing and the syncs); all None when they recorded nothing (step failed)."""
     for event in result.get_asset_materialization_events():
-        if event.materialization.asset_key == SYNC_RECORDS:
+        if event.materialization.asset_key == SYNC_RECORDS and event.partition == client_id:
             figures = {key: entry.value for key, entry in event.materialization.metadata.items()}
             requests = [n for key, n in figures.items() if key.startswith(API_REQUESTS)]
             return {
