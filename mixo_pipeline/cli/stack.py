@@ -92,7 +92,7 @@ def _start_mock(cleanup: ExitStack, time_scale: float, accounts: int | None) -> 
     os.environ.setdefault(EMAIL_ENV, DEFAULT_EMAIL)
     os.environ.setdefault(PASSWORD_ENV, DEFAULT_PASSWORD)
     if accounts:
-        _write_accounts_file(cleanup, mock.url, accounts)
+        write_accounts_file(cleanup, mock.url, accounts)
     limits = MockConfig()
     return (
         f"mock_api at {mock.url} with the documented constraints (time scale {time_scale:g}: "
@@ -102,7 +102,7 @@ def _start_mock(cleanup: ExitStack, time_scale: float, accounts: int | None) -> 
     )
 
 
-def _write_accounts_file(cleanup: ExitStack, url: str, count: int) -> None:
+def write_accounts_file(cleanup: ExitStack, url: str, count: int) -> None:
     """Point ``MIXO_ACCOUNTS_FILE`` (here and in child processes) at a file listing the mock's
     ``client_1..client_<count>`` at ``url``, their passwords in the variables it names. One file
     per launcher, removed at exit: it names a mock that dies with this process."""
