@@ -21,7 +21,6 @@ import dagster as dg
 import psutil
 import sqlalchemy as sa
 
-from mixo_pipeline.accounts.file import FILE_VARIABLE
 from mixo_pipeline.cli.progress import RunProgress
 from mixo_pipeline.cli.stack import DEFAULT_TIME_SCALE, Stack, StackError, local_stack
 from mixo_pipeline.cli.summary import combine, summarize
@@ -37,11 +36,6 @@ from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME, RANGE_END_TAG, RA
 from mixo_pipeline.settings import load_settings
 from mixo_pipeline.storage.schema import raw_campaign_pages
 
-ACCOUNTS_HELP = (
-    "start the mock with N more accounts, client_1..client_N, list them in a generated accounts "
-    f"file in .mixo/ ({FILE_VARIABLE}) and sync them (instead of the single account)"
-)
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mixo_pipeline.cli", description=__doc__)
@@ -52,7 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "platform's true pace, about 17 minutes; with AD_PLATFORM_API_URL set, the client's "
         "AD_PLATFORM_TIME_SCALE unless this is given)",
     )
-    parser.add_argument("--accounts", type=int, metavar="N", help=ACCOUNTS_HELP)
+    parser.add_argument(
+        "--accounts", type=int, metavar="N", help="give the mock N accounts (client_<n>), sync them"
+    )
     parser.add_argument("--port", type=int, help="the UI's port, with --ui (default 3000)")
     command = parser.add_mutually_exclusive_group()
     command.add_argument("--ui", action="store_true", help="open the Dagster UI (dg dev) instead")

@@ -2,7 +2,6 @@
 PostgreSQL through the checks' queries, request figures from the client stats the sync records
 record as metadata, check verdicts from the run's check evaluations."""
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,19 +108,20 @@ def combine(runs: list[list[Summary]], wall_s: float) -> Summary:
     """Every account of ``runs`` (executed one after another) as one: figures summed (None if one
     is missing), a check passed where every account passed it, the floor each run's slowest."""
 
-    def summed(values: Iterable[Any]) -> Any:
-        return None if None in (values := list(values)) else sum(values)
+    def summed(values: list[Any]) -> Any:
+        return None if None in values else sum(values)
 
     every = [summary for run in runs for summary in run]
+    floors = [[summary.floor_s for summary in run] for run in runs]
     figures = ("synced", "total", "duplicates", "requests", "rate_limited", "retried")
     return Summary(
         run_succeeded=all(s.run_succeeded for s in every),
         checks_passed=[name for name in CHECKS if all(name in s.checks_passed for s in every)],
         checks_failed=list(dict.fromkeys(name for s in every for name in s.checks_failed)),
         wall_s=wall_s,
-        floor_s=summed(None if None in (f := [s.floor_s for s in run]) else max(f) for run in runs),
+        floor_s=summed([None if None in f else max(f) for f in floors]),
         accounts=len(every),
-        **{name: summed(getattr(s, name) for s in every) for name in figures},
+        **{name: summed([getattr(s, name) for s in every]) for name in figures},
     )
 
 
