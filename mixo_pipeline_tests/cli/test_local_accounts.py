@@ -23,8 +23,10 @@ import requests
 from mixo_pipeline.accounts.file import FILE_VARIABLE, load_account_configs
 from mixo_pipeline.cli import stack
 from mixo_pipeline.cli.stack import accounts_line, write_accounts_file
+from mixo_pipeline.cli.summary import combine
 from mixo_pipeline.database import DAGSTER_ROLE, REPO_ROOT, EmbeddedPostgres, dagster_storage_url
 from mixo_pipeline_tests.cli.test_lifecycle import assert_gone, postmaster
+from mixo_pipeline_tests.cli.test_main import TWO_PASSED, _summary
 from mock_api.accounts import generated_account
 
 URL = "http://127.0.0.1:4321"
@@ -65,6 +67,29 @@ def test_the_banner_names_an_accounts_file_whose_base_url_is_not_the_stacks() ->
     assert accounts_line(example, configs, "http://localhost:3001/") == (
         f"Accounts: 3 from {example} ({FILE_VARIABLE})"
     )
+
+
+def test_several_accounts_sum_up_complete_only_if_each_one_is() -> None:
+    done, short = _summary(floor_s=50.0), _summary(synced=99, floor_s=58.0)
+    line = combine([[done, done]], 60.0).line()
+    assert line.startswith(
+        "Sync complete: 200/200 campaigns synced across 2 accounts · 0 duplicates · checks "
+        "passed: campaigns_complete, campaigns_unique, campaigns_valid · 300 API requests"
+    ), line
+    two_runs = combine([[done, short], [done]], 120.0)  # runs one after another
+    assert two_runs.line().startswith("Sync incomplete: 299/300 campaigns synced across 3 accounts")
+    assert (two_runs.exit_status, two_runs.floor_s) == (1, 58.0 + 50.0)
+    warned = _summary(checks_passed=TWO_PASSED, checks_failed=["campaigns_valid (WARN)"])
+    assert (combine([[done, warned]], 60.0).verdict, combine([[warned]], 60.0).exit_status) == (
+        "complete with warnings",
+        0,
+    )
+    unlisted = _summary(run_succeeded=False, synced=0, total=None, requests=None, floor_s=None)
+    failed = combine([[done, unlisted]], 60.0)
+    assert failed.line().startswith(
+        "Sync failed: 100 campaigns synced (an account's listing was not stored) across 2 accounts"
+    )
+    assert "API request figures unavailable" in failed.line() and failed.exit_status == 1
 
 
 def launcher_env(home: Path, **extra: str) -> dict[str, str]:
