@@ -1,14 +1,15 @@
 """How many rate-limit permits one PostgreSQL can grant: the shared budget's throughput.
 
 Every request the pipeline sends first takes a permit from its account's budget table
-(``mixo_pipeline.ad_platform.rate_limit``): a clock query, then a locked count and an insert.
+(``mixo_pipeline.ad_platform.rate_limit``): one pipelined round trip that locks the table, stamps,
+counts the window and inserts if there is room.
 This script drives that path alone, without any HTTP: ``--accounts`` threads in this process
 (a run worker's shape: one waiting thread per account, one pool of connections), each taking
 permits of its own account for ``--seconds``, with ``--limit`` permits per ``--window-s``.
 
 - ``--limit 1000000`` (the default) never fills a window: the pure cost of granting a permit.
 - ``--limit 10 --window-s 1``: accounts that wait as the real ones do, the failed attempts and
-  the sleeps of pyrate-limiter included (a window of 1 s stands in for the platform's 60 s:
+  the waits included (a window of 1 s stands in for the platform's 60 s:
   60 times the real demand per account).
 
 It prints permits per second, the CPU seconds PostgreSQL and this process spent, and from them
