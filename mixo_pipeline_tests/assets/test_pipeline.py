@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from mixo_pipeline.storage import campaigns
+from mixo_pipeline.storage import campaigns, schema
 from mixo_pipeline.storage.schema import campaign_sync_records, raw_campaign_pages
 from mock_api import MockConfig
 
@@ -48,6 +48,14 @@ def test_full_sync_with_503s_hangs_and_token_expiry(
         # Tokens expired mid-run: the client logged in again instead of failing.
         assert sync_meta["token_refreshes"] >= 2 and sync_meta["retries"] > 0
         assert 0 < sync_meta["efficiency"] <= 1.5
+        # Column lineage: figures from the listed page bodies, the sync time from the calls.
+        lineage = materialization_metadata(first, "campaigns")["dagster/column_lineage"]
+        body = dg.TableColumnDep(asset_key=dg.AssetKey("raw_campaign_pages"), column_name="body")
+        assert lineage.deps_by_column["impressions"] == [body]
+        assert lineage.deps_by_column["synced_at"][0].asset_key == dg.AssetKey(
+            "campaign_sync_records"
+        )
+        assert set(lineage.deps_by_column) <= set(schema.campaigns.columns.keys())
         # Listing and syncing overlap: 10 pages need more than one rate window, and the first
         # page's campaigns were synced and checkpointed before the last page was fetched.
         with pg.connect() as conn:

@@ -52,6 +52,23 @@ def _table_metadata(table: sa.Table) -> dict[str, Any]:
     }
 
 
+def _campaigns_lineage() -> dg.TableColumnLineage:
+    """Where the ``campaigns`` columns come from: the listed page bodies and the sync calls (the
+    first/last seen and removed times are the merge's own)."""
+    page_body = [dg.TableColumnDep(asset_key=names.RAW_PAGES, column_name="body")]
+    listed = ("id", "name", "status", "budget", "impressions", "clicks", "conversions")
+    return dg.TableColumnLineage(
+        deps_by_column={
+            "client_id": [dg.TableColumnDep(asset_key=names.RAW_PAGES, column_name="client_id")],
+            **dict.fromkeys((*listed, "created_at"), page_body),
+            **{
+                column: [dg.TableColumnDep(asset_key=names.SYNC_RECORDS, column_name=column)]
+                for column in ("synced_at", "cycle_id")
+            },
+        }
+    )
+
+
 def _specs() -> list[dg.AssetSpec]:
     """The three assets, described by their tables' comments (built in a function: the defs
     loader would take module-level specs for assets of their own)."""
@@ -157,6 +174,7 @@ def sync_ad_accounts(
                 **{f"total_{name}": total for name, total in merged.totals.items()},
                 "cycle_id": merged.cycle_id,
                 "preview": _markdown(campaigns.preview(engine, client_id)),
+                "dagster/column_lineage": _campaigns_lineage(),
             }
             yield names.CAMPAIGNS, metadata
 
