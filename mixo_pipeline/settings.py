@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         3.0, gt=1, description="campaigns fails freshness after this many schedule intervals."
     )
     accounts_per_run: int = Field(50, ge=1, description="Most accounts one run syncs.")
+    accounts_started_per_s: float = Field(
+        20.0, gt=0, description="Accounts a run starts per platform second, not all at once."
+    )
     cycle_resume_max_age_s: float | None = Field(
         None, ge=0, description="Resume unfinished cycles younger than this (default: an interval)."
     )

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 import yaml
 
 from mixo_pipeline import names
+from mixo_pipeline.storage.schema import raw_campaign_pages
 from mock_api import MockConfig
 
 from .conftest import check_results, load_defs, pipeline_on
@@ -99,6 +100,8 @@ def test_a_batched_run_of_healthy_accounts_reports_each_account(
     config = MockConfig(
         time_scale=0.01, seed=4, accounts=2, campaigns=10, error_rate=0, hang_rate=0
     )
+    # The second account starts 0.5 s after the first (0.02 accounts per platform second).
+    monkeypatch.setenv("MIXO_ACCOUNTS_STARTED_PER_S", "0.02")
     with pipeline_on(config, monkeypatch, assets_database_url, pg) as pipeline:
         accounts = ACCOUNTS[:2]
         _configure_accounts(monkeypatch, tmp_path, pipeline.mock.url, accounts)
@@ -134,3 +137,8 @@ def test_a_batched_run_of_healthy_accounts_reports_each_account(
         assert len(evaluations) == 9
         for client_id in accounts:
             assert len(pipeline.rows(client_id)) == 10
+        pages = raw_campaign_pages.c
+        first_pages = sa.select(pages.fetched_at).where(pages.page == 1)
+        with pg.connect() as conn:
+            first, second = sorted(conn.scalars(first_pages))
+        assert (second - first).total_seconds() > 0.3, "the accounts started together"

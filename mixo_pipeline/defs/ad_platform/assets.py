@@ -113,6 +113,10 @@ def sync_ad_accounts(
     # The listing each account's step stored: its merge and checks judge exactly that, even if
     # an overlapping run stores a newer one meanwhile. Accounts not listed use the stored one.
     listed: dict[str, Cycle] = {}
+    # A run's accounts start a little apart: started together, their first windows' requests
+    # arrive together, and the sliding windows repeat that pile-up every minute of the run.
+    start_gap_s = ad_platform.client.time_scale / load_settings().accounts_started_per_s
+    order = {key: n for n, key in enumerate(context.partition_keys)}
 
     def api_stages(
         client: AdPlatformClient, client_id: str, joined: CycleChoice | None
@@ -154,6 +158,7 @@ def sync_ad_accounts(
 
     def stages(client_id: str) -> Iterator[per_account.StageResult]:
         if names.RAW_PAGES in selected or names.SYNC_RECORDS in selected:
+            stopping.wait(order[client_id] * start_gap_s)  # a stopped run ends its clients anyway
             # One run at a time syncs an account; one that waited joins the other's cycle. No
             # logger: the client's per-request lines go to its Python logger, not the run's
             # event log, which would store thousands of them per batched run.
