@@ -17,7 +17,8 @@ worker drawing permits from the shared PostgreSQL rate-limit budget. It prints p
 - peak memory of all processes (benchmark, mock, workers, PostgreSQL server): the sum of their
   proportional set sizes (shared pages counted once), sampled every 5 s;
 - CPU seconds of all of them;
-- 429s served, largest count admitted in one window for any account, campaigns stored.
+- 429s served, largest count admitted in one window for any account, campaigns stored;
+- CPU per admitted request by process group, memory and CPU per account.
 
 Usage: ``.venv/bin/python benchmarks/scale.py`` (time scale 0.1: about 10 minutes in all).
 ``--margin`` sets the workers' rate-limit margin (``AD_PLATFORM_RATE_LIMIT_MARGIN_S``; by
@@ -79,6 +80,7 @@ class Figures:
     cpu_s: float
     cpu_by_group: dict[str, float]
     refused_429: int
+    admitted: int
     max_in_window: int
     stored: int
     failed_workers: int
@@ -351,6 +353,7 @@ def run_size(n: int, args: argparse.Namespace, admin_url: str, pg_data_dir: Path
         cpu_s=sampler.cpu_s,
         cpu_by_group=sampler.cpu_by_group,
         refused_429=stats["totals"]["refused_429"],
+        admitted=stats["totals"]["admitted"],
         max_in_window=max(c["max_admitted_in_window"] for c in stats["clients"].values()),
         stored=stored,
         failed_workers=failed,
@@ -416,6 +419,15 @@ def main() -> None:
         )
         groups = ", ".join(f"{g} {s:.1f}" for g, s in sorted(f.cpu_by_group.items()))
         print(f"{'':>8} CPU s by process: {groups}", flush=True)
+        per_request = ", ".join(
+            f"{g} {s / f.admitted * 1000:.2f}" for g, s in sorted(f.cpu_by_group.items())
+        )
+        print(
+            f"{'':>8} {f.admitted} admitted requests; CPU ms per admitted request: {per_request}, "
+            f"all {f.cpu_s / f.admitted * 1000:.2f}; per account: "
+            f"{f.peak_pss_bytes / f.accounts / 2**20:.1f} MiB, {f.cpu_s / f.accounts:.2f} CPU s",
+            flush=True,
+        )
         phases = ", ".join(f"{name} {secs:.1f}" for name, secs in f.timeline.items())
         print(f"{'':>8} last run's phases (s): {phases}", flush=True)
 
