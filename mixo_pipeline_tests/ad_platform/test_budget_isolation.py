@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
+from pyrate_limiter import RateItem
 
 from mixo_pipeline.ad_platform import rate_limit
 from mixo_pipeline.ad_platform.rate_limit import RateLimiter
@@ -140,6 +141,6 @@ def test_a_stop_releases_every_waiting_thread_without_a_permit() -> None:
     for thread in threads:
         thread.join(STUCK_S)
         assert not thread.is_alive(), "a waiting thread ignored the stop"
-    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    bucket = limiter._budget.limiter.bucket_factory.get(RateItem(limiter.name, 0))
     assert bucket.count() == 1
     rate_limit.close_budgets()

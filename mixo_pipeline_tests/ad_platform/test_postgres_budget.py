@@ -11,10 +11,12 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from psycopg_pool import PoolTimeout
+from pyrate_limiter import RateItem
 
 from mixo_pipeline.ad_platform import rate_limit
+from mixo_pipeline.ad_platform.buckets import budget_table
 from mixo_pipeline.ad_platform.errors import AdPlatformError
-from mixo_pipeline.ad_platform.rate_limit import RateLimiter, budget_table
+from mixo_pipeline.ad_platform.rate_limit import RateLimiter
 
 WINDOW_S = 0.6
 LATE_S = 0.4
@@ -62,7 +64,7 @@ def test_stamps_read_back_as_utc_whatever_the_client_machines_zone(
     base_url = f"http://zone-{uuid.uuid4().hex}.invalid"
     limiter = RateLimiter(7, WINDOW_S, base_url, "default", budget_url)
     limiter.acquire()
-    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    bucket = limiter._budget.limiter.bucket_factory.get(RateItem(limiter.name, 0))
     newest = bucket.peek(0)
     assert newest is not None
     assert abs(newest.timestamp / 1000 - time.time()) < 5
@@ -85,11 +87,11 @@ def test_a_permit_is_stamped_when_granted_not_when_its_wait_was_planned(
     # wake (as pyrate-limiter's own wait does), the next window would open early: 429.
     url = budget_url if backend == "postgres" else None
     limiter = RateLimiter(1, WINDOW_S, f"http://late-{uuid.uuid4().hex}.invalid", "c", url)
-    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    bucket = limiter._budget.limiter.bucket_factory.get(RateItem(limiter.name, 0))
     stamps: list[float] = []
     put = bucket.put
 
-    def recording_put(item: rate_limit.RateItem) -> Any:
+    def recording_put(item: RateItem) -> Any:
         admitted = put(item)
         if admitted:
             stamps.append(item.timestamp / 1000)
@@ -111,7 +113,7 @@ def test_a_request_that_left_late_moves_its_permit_so_the_next_keeps_a_window_af
     # sends late; the permit one window after the early stamp would then draw a 429.
     url = budget_url if backend == "postgres" else None
     limiter = RateLimiter(1, WINDOW_S, f"http://left-{uuid.uuid4().hex}.invalid", "c", url)
-    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    bucket = limiter._budget.limiter.bucket_factory.get(RateItem(limiter.name, 0))
     pause_s = 0.4
     limiter.acquire()
     stamped = bucket.peek(0).timestamp / 1000
@@ -132,7 +134,7 @@ def test_a_pause_right_after_the_clock_is_read_counts_as_late(
     # it; measured from after the pause, the request looked on time and kept its early stamp.
     url = budget_url if backend == "postgres" else None
     limiter = RateLimiter(1, WINDOW_S, f"http://clock-{uuid.uuid4().hex}.invalid", "c", url)
-    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    bucket = limiter._budget.limiter.bucket_factory.get(RateItem(limiter.name, 0))
     pause_s = 0.3
     # The memory budget reads its clock in Python; the shared one in the permit's statement.
     owner, name = (psycopg.Cursor, "fetchone") if url else (type(bucket), "now")
@@ -159,7 +161,7 @@ def test_a_budget_too_busy_to_restamp_does_not_fail_the_request_already_sent(
     # (PoolTimeout); the request had already been answered, and failing it lost a campaign.
     limiter = RateLimiter(1, WINDOW_S, f"http://busy-{uuid.uuid4().hex}.invalid", "c", budget_url)
     limiter.acquire()
-    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    bucket = limiter._budget.limiter.bucket_factory.get(RateItem(limiter.name, 0))
 
     def busy(*args: Any) -> None:
         raise TimeoutError("couldn't get a connection after 30.00 sec")
@@ -191,9 +193,7 @@ def test_a_pause_inside_the_http_library_moves_the_permit_to_when_the_request_wa
     mock = start_mock(campaigns=1, error_rate=0, hang_rate=0)
     client = make_client(mock.url)
     assert client.sync_campaign("campaign_1").success
-    bucket = client._limiter._budget.limiter.bucket_factory.get(
-        rate_limit.RateItem(client._limiter.name, 0)
-    )
+    bucket = client._limiter._budget.limiter.bucket_factory.get(RateItem(client._limiter.name, 0))
     stamp = bucket.peek(0).timestamp / 1000  # the sync's permit, the newest
     assert abs(stamp - written[0]) < 0.1, "the permit still carries its stamp from before the pause"
 
@@ -202,7 +202,7 @@ def test_a_permit_already_leaked_is_put_back_at_its_write(monkeypatch: pytest.Mo
     # At a compressed pace a request can outlast the window: its permit leaked before the write
     # was noted. Re-stamping must not fail, and the window counts the request from its write.
     limiter = RateLimiter(1, WINDOW_S, f"http://leak-{uuid.uuid4().hex}.invalid", "c", None)
-    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    bucket = limiter._budget.limiter.bucket_factory.get(RateItem(limiter.name, 0))
     limiter.acquire()
     time.sleep(WINDOW_S + 0.1)
     bucket.leak(bucket.now())  # what the library's leaker thread does once a window
@@ -222,10 +222,10 @@ def test_a_pool_with_every_connection_lent_is_contention_not_an_outage(
     # 30 s; that failed a campaign as "budget unavailable" although the database was fine.
     limiter = RateLimiter(1, WINDOW_S, f"http://lent-{uuid.uuid4().hex}.invalid", "c", budget_url)
     factory = limiter._budget.limiter.bucket_factory
-    bucket = factory.get(rate_limit.RateItem(limiter.name, 0))
+    bucket = factory.get(RateItem(limiter.name, 0))
     put, asked = bucket.put, []
 
-    def busy_once(item: rate_limit.RateItem) -> Any:
+    def busy_once(item: RateItem) -> Any:
         asked.append(item)
         if len(asked) == 1:
             raise PoolTimeout("couldn't get a connection after 30.00 sec")
@@ -263,10 +263,10 @@ def test_a_permit_that_fills_the_window_says_when_to_ask_again(
     limiter = RateLimiter(2, WINDOW_S, f"http://full-{uuid.uuid4().hex}.invalid", "c", budget_url)
     limiter.acquire()
     limiter.acquire()  # the window is now full for WINDOW_S after the first permit
-    bucket = limiter._budget.limiter.bucket_factory.get(rate_limit.RateItem(limiter.name, 0))
+    bucket = limiter._budget.limiter.bucket_factory.get(RateItem(limiter.name, 0))
     put, asked = bucket.put, []
 
-    def counting_put(item: rate_limit.RateItem) -> Any:
+    def counting_put(item: RateItem) -> Any:
         asked.append(put(item))
         return asked[-1]
 

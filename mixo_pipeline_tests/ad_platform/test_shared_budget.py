@@ -10,7 +10,7 @@ import time
 
 import sqlalchemy as sa
 
-from mixo_pipeline.ad_platform.rate_limit import budget_key, budget_table
+from mixo_pipeline.ad_platform.buckets import budget_key, budget_table
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
 

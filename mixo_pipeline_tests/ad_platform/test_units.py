@@ -12,6 +12,7 @@ import pytest
 
 from mixo_pipeline.ad_platform import ClientSettings, PaginationError, ResponseValidationError
 from mixo_pipeline.ad_platform.auth import Token, TokenCache, token_from_response
+from mixo_pipeline.ad_platform.buckets import budget_key, budget_table
 from mixo_pipeline.ad_platform.client import AdPlatformClient
 from mixo_pipeline.ad_platform.models import (
     Account,
@@ -20,7 +21,6 @@ from mixo_pipeline.ad_platform.models import (
     parse_sync_response,
 )
 from mixo_pipeline.ad_platform.pagination import PageGuard
-from mixo_pipeline.ad_platform.rate_limit import budget_key, budget_table
 from mixo_pipeline.ad_platform.retry import (
     Retryable,
     RetryRule,
