@@ -111,8 +111,8 @@ class RateLimiter:
                 # Asked again when the window's oldest permit leaves it, not polled.
                 while not stop.is_set() and (wait_s := self._ask(budget.limiter)) is not None:
                     stop.wait(wait_s)
-                if not stop.is_set():
-                    budget.full_until = last_permit.at + last_permit.full_for_s
+                if not stop.is_set() and last_permit.full_for_s:  # from now: after the stamp
+                    budget.full_until = time.monotonic() + last_permit.full_for_s + LIMITER_BUFFER_S
         except Exception as exc:  # the shared budget's database is unreachable or broken
             raise AdPlatformError(
                 f"rate-limit budget ({self.backend}) unavailable: {type(exc).__name__}: {exc}"

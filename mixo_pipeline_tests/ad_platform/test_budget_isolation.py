@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
-from pyrate_limiter import RateItem
+from pyrate_limiter import InMemoryBucket, RateItem
 
 from mixo_pipeline.ad_platform import rate_limit
 from mixo_pipeline.ad_platform.rate_limit import RateLimiter
@@ -34,7 +34,7 @@ def test_a_stalled_permit_of_one_account_does_not_block_another(
     others = [_limiter(base_url, f"other_{i}") for i in range(3)]
 
     inside_put, release = threading.Event(), threading.Event()
-    original_put = rate_limit.InMemoryBucket.put
+    original_put = InMemoryBucket.put
 
     def put(self: Any, item: Any) -> Any:
         if item.name == stalled.name:
@@ -42,7 +42,7 @@ def test_a_stalled_permit_of_one_account_does_not_block_another(
             release.wait(6 * STUCK_S)
         return original_put(self, item)
 
-    monkeypatch.setattr(rate_limit.InMemoryBucket, "put", put)
+    monkeypatch.setattr(InMemoryBucket, "put", put)
 
     stalled_thread = threading.Thread(target=stalled.acquire)
     stalled_thread.start()
