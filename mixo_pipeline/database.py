@@ -160,10 +160,11 @@ def engine_for(url: str) -> sa.Engine:
     url = sqlalchemy_url(url)
     with _engines_lock:
         if url not in _engines:
-            # At most 10 connections a process (docs/deploy.md sizes max_connections from it);
-            # a wait for one is contention among its accounts, not an outage: 2 minutes.
+            # At most 10 connections a process (docs/deploy.md sizes max_connections from it),
+            # kept open: overflow connections closed after each burst were reopened by the next.
+            # A wait for one is contention among its accounts, not an outage: 2 minutes.
             engine = sa.create_engine(
-                url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=120
+                url, pool_pre_ping=True, pool_size=10, max_overflow=0, pool_timeout=120
             )
             create_schema(engine)
             _engines[url] = engine

@@ -98,9 +98,10 @@ class PostgresBudgetBucket(PostgresBucket):
         return self._record(item, Decision() if admitted else Decision(rate, wait))
 
     def restamp(self, item: RateItem, late_ms: int) -> None:
-        with self._get_conn() as conn:
-            query = sql.SQL(_RESTAMP).format(sql.Identifier(self._full_tbl))
+        query = sql.SQL(_RESTAMP).format(sql.Identifier(self._full_tbl))
+        with self._get_conn() as conn, conn.pipeline():  # with its commit: one round trip
             conn.execute(query, (late_ms, item.timestamp / 1000))
+            conn.commit()
 
 
 class MemoryBudgetBucket(InMemoryBucket):

@@ -72,14 +72,17 @@ def materialize_per_account(
             stages, results, error = future.result()
             for asset_key, metadata in stages:
                 yield dg.AssetMaterialization(asset_key, partition=key, metadata=metadata)
+            targets: dict[dg.AssetKey, MaterializationTarget | None] = {}  # one query an asset
             for spec, result in results:
                 evaluated.setdefault(spec.name, []).append((key, result))
+                if spec.asset_key not in targets:
+                    targets[spec.asset_key] = _target(context, spec.asset_key, key)
                 yield dg.AssetCheckEvaluation(
                     asset_key=spec.asset_key,
                     check_name=spec.name,
                     passed=result.passed,
                     metadata=result.metadata,
-                    target_materialization_data=_target(context, spec.asset_key, key),
+                    target_materialization_data=targets[spec.asset_key],
                     severity=result.severity,
                     description=result.description,
                     blocking=spec.blocking,
