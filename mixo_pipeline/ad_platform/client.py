@@ -172,11 +172,12 @@ class AdPlatformClient:
         if self.stopping.is_set():  # stopped while it waited for them
             raise ClientStopped(call.describe)
         call.sends += 1
+        status: int | str | None = None
         try:
             response, status = self._transport.send(call, auth)
         finally:
             if call.endpoint != "auth" and call.written_at is not None:
-                self._limiter.left(call.written_at)
+                self._limiter.left(self._counted_by(call, call.written_at, status))
         verdict = classify(status)
         if verdict is Verdict.OK and response is not None:
             return response
@@ -196,6 +197,16 @@ class AdPlatformClient:
         headers = response.headers if response is not None else {}
         asked = retry_after_seconds(headers, body_or_none(response))
         raise Retryable(verdict, status, asked)
+
+    def _counted_by(self, call: Call, written_at: float, status: int | str | None) -> float:
+        """The latest moment the platform can have counted the request, as far as the client can
+        tell: not before it was written, nor after its answer came back less the time a successful
+        sync spends after it is counted (about 2 s). A platform short of CPU counts requests late,
+        and their answers show it; a timeout shows nothing."""
+        if call.answered_at is None:
+            return written_at
+        spent = self.settings.sync_latency_s if call.endpoint == "sync" and status == 200 else 0.0
+        return max(written_at, call.answered_at - spent)
 
     def _before_retry(self, call: Call, state: RetryCallState) -> None:
         failure, wait = failure_of(state), state.upcoming_sleep

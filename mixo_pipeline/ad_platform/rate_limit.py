@@ -134,12 +134,15 @@ class RateLimiter:
         return max(0, last_permit.bucket.waiting(last_permit.item)) / 1000 + LIMITER_BUFFER_S
 
     def left(self, at: float) -> None:
-        """This thread's request was written to its socket at monotonic ``at``. Written more than
-        RESTAMP_AFTER_S after its permit's stamp (a full garbage collection, a slow commit), the
+        """The platform counted this thread's request by monotonic ``at`` at the latest: when it
+        was written, or later if its answer came back late. More than RESTAMP_AFTER_S after its
+        permit's stamp (a full garbage collection, a slow commit, a platform short of CPU), the
         stamp moves to ``at``: the slot's next use keeps a whole window after this request."""
         late_s = at - last_permit.at
         if late_s > RESTAMP_AFTER_S:
-            _log.info("%s: request left %.3f s after its stamp: re-stamped", self.name, late_s)
+            _log.info(
+                "%s: request counted up to %.3f s after its stamp: re-stamped", self.name, late_s
+            )
             try:  # the request is sent: a budget too busy to note it must not fail it
                 last_permit.bucket.restamp(last_permit.item, round(late_s * 1000))
             except Exception as exc:

@@ -49,6 +49,7 @@ class Call:
     json: Any = None
     sends: int = 0
     written_at: float | None = None  # when its last request was written (monotonic; else None)
+    answered_at: float | None = None  # when that request's answer arrived (none: a timeout)
 
 
 class Transport:
@@ -79,7 +80,7 @@ class Transport:
 
     def send(self, call: Call, auth: str) -> tuple[requests.Response | None, int | str]:
         """One request; a transport failure comes back as the status TIMEOUT or CONNECTION_ERROR."""
-        _written.at = call.written_at = None
+        _written.at = call.written_at = call.answered_at = None
         try:
             response = self._session.request(
                 call.method,
@@ -90,7 +91,7 @@ class Transport:
                 timeout=(self._connect_timeout, call.read_timeout),
                 **self._env,
             )
-            call.written_at = _written.at
+            call.written_at, call.answered_at = _written.at, time.monotonic()
             # requests has no public bound on a body: read it here, then fill its cache
             response._content = self._bounded_body(response, call)
         except (requests.Timeout, requests.ConnectionError, ChunkedEncodingError) as exc:

@@ -198,6 +198,42 @@ def test_a_pause_inside_the_http_library_moves_the_permit_to_when_the_request_wa
     assert abs(stamp - written[0]) < 0.1, "the permit still carries its stamp from before the pause"
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "lag_s"),
+    [("list", 0.4), ("sync", 0.4), ("sync", 0.0)],
+    ids=["list", "sync", "sync-on-time"],
+)
+def test_an_answer_that_comes_back_late_moves_the_permit_to_when_the_platform_counted_it(
+    endpoint: str, lag_s: float, start_mock: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A platform short of CPU counts a request late, after our write, and answers as late: at
+    # 1,000 accounts on 2 cores the mock's handlers did, and the permits one window after the
+    # writes drew 429s. A successful sync's own 0.5 s here (2 s at the real pace) is not lateness.
+    import requests.adapters
+
+    sent: list[float] = []
+    real_send = requests.adapters.HTTPAdapter.send
+
+    def lagging_send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if "/auth/" in request.url:
+            return real_send(self, request, *args, **kwargs)
+        sent.append(time.monotonic())  # the memory budget's clock
+        response = real_send(self, request, *args, **kwargs)
+        time.sleep(lag_s)  # to the client, a platform that took the request late
+        return response
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", lagging_send)
+    mock = start_mock(campaigns=1, error_rate=0, hang_rate=0, time_scale=0.25)
+    client = make_client(mock.url, time_scale=0.25)
+    if endpoint == "list":
+        next(client.iter_campaign_pages())
+    else:
+        assert client.sync_campaign("campaign_1").success
+    bucket = client._limiter._budget.limiter.bucket_factory.get(RateItem(client._limiter.name, 0))
+    moved_s = bucket.peek(0).timestamp / 1000 - sent[0]
+    assert lag_s - 0.05 <= moved_s < lag_s + 0.15, f"the permit moved {moved_s:.3f} s"
+
+
 def test_a_permit_already_leaked_is_put_back_at_its_write(monkeypatch: pytest.MonkeyPatch) -> None:
     # At a compressed pace a request can outlast the window: its permit leaked before the write
     # was noted. Re-stamping must not fail, and the window counts the request from its write.
