@@ -177,7 +177,7 @@ class AdPlatformClient:
             response, status = self._transport.send(call, auth)
         finally:
             if call.endpoint != "auth" and call.written_at is not None:
-                self._limiter.left(self._counted_by(call, call.written_at, status))
+                self._limiter.left(call.written_at, self._counted_by(call, status))
         verdict = classify(status)
         if verdict is Verdict.OK and response is not None:
             return response
@@ -198,15 +198,15 @@ class AdPlatformClient:
         asked = retry_after_seconds(headers, body_or_none(response))
         raise Retryable(verdict, status, asked)
 
-    def _counted_by(self, call: Call, written_at: float, status: int | str | None) -> float:
-        """The latest moment the platform can have counted the request, as far as the client can
-        tell: not before it was written, nor after its answer came back less the time a successful
-        sync spends after it is counted (about 2 s). A platform short of CPU counts requests late,
-        and their answers show it; a timeout shows nothing."""
+    def _counted_by(self, call: Call, status: int | str | None) -> float | None:
+        """The latest moment the platform can have counted the request, from its answer: when it
+        came back, less the time a successful sync spends after it is counted (about 2 s). A
+        platform short of CPU counts requests late, and their answers show it; ``None`` without
+        an answer (a timeout)."""
         if call.answered_at is None:
-            return written_at
+            return None
         spent = self.settings.sync_latency_s if call.endpoint == "sync" and status == 200 else 0.0
-        return max(written_at, call.answered_at - spent)
+        return call.answered_at - spent
 
     def _before_retry(self, call: Call, state: RetryCallState) -> None:
         failure, wait = failure_of(state), state.upcoming_sleep

@@ -7,6 +7,7 @@ import atexit
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -100,6 +101,8 @@ class RateLimiter:
         self.backend = "memory" if budget_url is None else "postgres"
         conninfo = None if budget_url is None else libpq_conninfo(budget_url)
         self._budget = _budget(conninfo, limit, round(window_s * 1000), self.name)
+        self._lags: deque[tuple[float, float]] = deque(maxlen=32)  # (answered at, lag) of answers
+        self._lags_lock = threading.Lock()
 
     def acquire(self, *, urgent: bool = False, stop: threading.Event | None = None) -> float:
         """Block until a permit (``urgent`` calls first) or ``stop``; return the seconds waited."""
@@ -133,11 +136,20 @@ class RateLimiter:
             return 0.0
         return max(0, last_permit.bucket.waiting(last_permit.item)) / 1000 + LIMITER_BUFFER_S
 
-    def left(self, at: float) -> None:
-        """The platform counted this thread's request by monotonic ``at`` at the latest: when it
-        was written, or later if its answer came back late. More than RESTAMP_AFTER_S after its
-        permit's stamp (a full garbage collection, a slow commit, a platform short of CPU), the
-        stamp moves to ``at``: the slot's next use keeps a whole window after this request."""
+    def left(self, written_at: float, counted_by: float | None = None) -> None:
+        """This thread's request was written at monotonic ``written_at`` and, its answer shows,
+        counted by ``counted_by`` at the latest. One with no answer (a timeout) is taken to be as
+        late as the answers that came back while it waited: a platform short of CPU is late with
+        every request. Counted more than RESTAMP_AFTER_S after its permit's stamp (a full garbage
+        collection, a slow commit, a busy platform), the stamp moves to that moment: the slot's
+        next use keeps a whole window after this request."""
+        with self._lags_lock:
+            if counted_by is not None:
+                lag_s = max(0.0, counted_by - written_at)
+                self._lags.append((time.monotonic(), lag_s))
+            else:
+                lag_s = max((lag for at, lag in self._lags if at >= written_at), default=0.0)
+        at = written_at + lag_s
         late_s = at - last_permit.at
         if late_s > RESTAMP_AFTER_S:
             _log.info(

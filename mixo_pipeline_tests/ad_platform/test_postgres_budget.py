@@ -234,6 +234,31 @@ def test_an_answer_that_comes_back_late_moves_the_permit_to_when_the_platform_co
     assert lag_s - 0.05 <= moved_s < lag_s + 0.15, f"the permit moved {moved_s:.3f} s"
 
 
+def test_a_timeout_is_taken_to_be_as_late_as_the_answers_that_came_back_while_it_waited() -> None:
+    # A hung request shows nothing of when the platform counted it. At 1,000 accounts on 2 cores
+    # every 429 left followed a timeout: the mock, short of CPU, had counted the hung request late.
+    limiter = RateLimiter(10, WINDOW_S, f"http://hung-{uuid.uuid4().hex}.invalid", "c", None)
+    limiter.acquire()
+    hung, hung_written = rate_limit.last_permit.item, time.monotonic()
+
+    def answered_late() -> None:  # another sync of the account, its answer 0.4 s late
+        limiter.acquire()
+        written = time.monotonic()
+        limiter.left(written, counted_by=written + 0.4)
+
+    helper = threading.Thread(target=answered_late)
+    helper.start()
+    helper.join()
+    stamped = hung.timestamp / 1000
+    limiter.left(hung_written)  # its timeout
+    assert hung.timestamp / 1000 - stamped >= 0.35
+    limiter.acquire()  # written after that answer, on a platform answering on time since
+    later, stamped = rate_limit.last_permit.item, rate_limit.last_permit.item.timestamp
+    limiter.left(time.monotonic())
+    assert later.timestamp == stamped
+    rate_limit.close_budgets()
+
+
 def test_a_permit_already_leaked_is_put_back_at_its_write(monkeypatch: pytest.MonkeyPatch) -> None:
     # At a compressed pace a request can outlast the window: its permit leaked before the write
     # was noted. Re-stamping must not fail, and the window counts the request from its write.
