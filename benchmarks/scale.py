@@ -106,6 +106,7 @@ class ProcessSampler:
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._cpu: dict[int, tuple[str, float]] = {}
+        self._before: dict[int, float] = {}  # CPU already spent when this size began
         self.peak_pss = 0  # proportional set size: shared pages counted once, not once per process
         self._samples = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -150,6 +151,9 @@ class ProcessSampler:
 
     def __enter__(self) -> ProcessSampler:
         self.sample()
+        # A process older than this size (the benchmark's own, from the sizes before) counts
+        # only what it spends from here: its times are cumulative.
+        self._before = {pid: cpu for pid, (_, cpu) in self._cpu.items()}
         self._thread.start()
         return self
 
@@ -159,13 +163,13 @@ class ProcessSampler:
 
     @property
     def cpu_s(self) -> float:
-        return sum(cpu for _, cpu in self._cpu.values())
+        return sum(self.cpu_by_group.values())
 
     @property
     def cpu_by_group(self) -> dict[str, float]:
         groups: dict[str, float] = {}
-        for group, cpu in self._cpu.values():
-            groups[group] = groups.get(group, 0.0) + cpu
+        for pid, (group, cpu) in self._cpu.items():
+            groups[group] = groups.get(group, 0.0) + cpu - self._before.get(pid, 0.0)
         return groups
 
 

@@ -1,7 +1,7 @@
 """The budgets' pyrate-limiter buckets, one per account: a table in PostgreSQL (on the database's
 clock, shared by every process) or a list in memory (this process only), each permit stamped when
-granted and re-stampable when its request left late; and the factory that routes each budget's
-name to its bucket. A PostgreSQL permit costs one round trip (docs/performance.md)."""
+granted and re-stampable when its request left, or was counted, late; and the factory that routes
+each budget's name to its bucket. A PostgreSQL permit costs one round trip (docs/performance.md)."""
 
 import bisect
 import hashlib
