@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from psycopg import sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed
 from pyrate_limiter import (
     AbstractBucket,
     BucketFactory,
@@ -96,6 +96,14 @@ class PostgresBudgetBucket(PostgresBucket):
         wait = 0 if oldest is None else oldest + rate.interval - item.timestamp
         last_permit.full_for_s = wait / 1000 if admitted and counted + 1 >= rate.limit else 0.0
         return self._record(item, Decision() if admitted else Decision(rate, wait))
+
+    def leak(self, current_timestamp: int | None = None) -> int:
+        """Drop expired permits (pyrate-limiter's leaker thread, once a window); nothing once the
+        budgets are closed, which may happen while that thread is mid-leak."""
+        try:
+            return super().leak(current_timestamp)  # type: ignore[return-value]
+        except PoolClosed:
+            return 0
 
     def restamp(self, item: RateItem, late_ms: int) -> None:
         query = sql.SQL(_RESTAMP).format(sql.Identifier(self._full_tbl))

@@ -177,7 +177,7 @@ class AdPlatformClient:
             response, status = self._transport.send(call, auth)
         finally:
             if call.endpoint != "auth" and call.written_at is not None:
-                self._limiter.left(call.written_at, self._counted_by(call, status))
+                self._limiter.left(self._counted_by(call, status))
         verdict = classify(status)
         if verdict is Verdict.OK and response is not None:
             return response
@@ -198,15 +198,14 @@ class AdPlatformClient:
         asked = retry_after_seconds(headers, body_or_none(response))
         raise Retryable(verdict, status, asked)
 
-    def _counted_by(self, call: Call, status: int | str | None) -> float | None:
-        """The latest moment the platform can have counted the request, from its answer: when it
-        came back, less the time a successful sync spends after it is counted (about 2 s). A
-        platform short of CPU counts requests late, and their answers show it; ``None`` without
-        an answer (a timeout)."""
-        if call.answered_at is None:
-            return None
+    def _counted_by(self, call: Call, status: int | str | None) -> float:
+        """The latest moment the platform can have counted the request: when the attempt ended
+        (its answer came back, or the client stopped waiting for one), less the time a successful
+        sync spends after it is counted (about 2 s), and not before the write. A platform short
+        of CPU counts requests late; a hung one shows no more than that it was written."""
+        assert call.written_at is not None and call.ended_at is not None
         spent = self.settings.sync_latency_s if call.endpoint == "sync" and status == 200 else 0.0
-        return call.answered_at - spent
+        return max(call.written_at, call.ended_at - spent)
 
     def _before_retry(self, call: Call, state: RetryCallState) -> None:
         failure, wait = failure_of(state), state.upcoming_sleep

@@ -7,7 +7,6 @@ import atexit
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -101,8 +100,6 @@ class RateLimiter:
         self.backend = "memory" if budget_url is None else "postgres"
         conninfo = None if budget_url is None else libpq_conninfo(budget_url)
         self._budget = _budget(conninfo, limit, round(window_s * 1000), self.name)
-        self._lags: deque[tuple[float, float]] = deque(maxlen=32)  # (answered at, lag) of answers
-        self._lags_lock = threading.Lock()
 
     def acquire(self, *, urgent: bool = False, stop: threading.Event | None = None) -> float:
         """Block until a permit (``urgent`` calls first) or ``stop``; return the seconds waited."""
@@ -136,21 +133,13 @@ class RateLimiter:
             return 0.0
         return max(0, last_permit.bucket.waiting(last_permit.item)) / 1000 + LIMITER_BUFFER_S
 
-    def left(self, written_at: float, counted_by: float | None = None) -> None:
-        """This thread's request was written at monotonic ``written_at`` and, its answer shows,
-        counted by ``counted_by`` at the latest. One with no answer (a timeout) is taken to be as
-        late as the answers that came back while it waited: a platform short of CPU is late with
-        every request. Counted more than RESTAMP_AFTER_S after its permit's stamp (a full garbage
-        collection, a slow commit, a busy platform), the stamp moves to that moment: the slot's
-        next use keeps a whole window after this request."""
-        with self._lags_lock:
-            if counted_by is not None:
-                lag_s = max(0.0, counted_by - written_at)
-                self._lags.append((time.monotonic(), lag_s))
-            else:
-                lag_s = max((lag for at, lag in self._lags if at >= written_at), default=0.0)
-        at = written_at + lag_s
-        late_s = at - last_permit.at
+    def left(self, counted_by: float) -> None:
+        """This thread's request was counted by the platform at monotonic ``counted_by`` at the
+        latest (:meth:`AdPlatformClient._counted_by`). Counted more than RESTAMP_AFTER_S after its
+        permit's stamp (a full garbage collection, a slow commit, a busy platform, a hung
+        request), the stamp moves to that moment: the slot's next use keeps a whole window after
+        the platform's count, so no late count can draw a 429."""
+        late_s = counted_by - last_permit.at
         if late_s > RESTAMP_AFTER_S:
             _log.info(
                 "%s: request counted up to %.3f s after its stamp: re-stamped", self.name, late_s

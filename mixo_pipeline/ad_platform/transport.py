@@ -49,7 +49,7 @@ class Call:
     json: Any = None
     sends: int = 0
     written_at: float | None = None  # when its last request was written (monotonic; else None)
-    answered_at: float | None = None  # when that request's answer arrived (none: a timeout)
+    ended_at: float | None = None  # when its answer arrived, or the client gave up waiting
 
 
 class Transport:
@@ -80,7 +80,7 @@ class Transport:
 
     def send(self, call: Call, auth: str) -> tuple[requests.Response | None, int | str]:
         """One request; a transport failure comes back as the status TIMEOUT or CONNECTION_ERROR."""
-        _written.at = call.written_at = call.answered_at = None
+        _written.at = call.written_at = call.ended_at = None
         try:
             response = self._session.request(
                 call.method,
@@ -91,11 +91,12 @@ class Transport:
                 timeout=(self._connect_timeout, call.read_timeout),
                 **self._env,
             )
-            call.written_at, call.answered_at = _written.at, time.monotonic()
+            call.written_at, call.ended_at = _written.at, time.monotonic()
             # requests has no public bound on a body: read it here, then fill its cache
             response._content = self._bounded_body(response, call)
         except (requests.Timeout, requests.ConnectionError, ChunkedEncodingError) as exc:
-            call.written_at = _written.at  # a timeout (a hang) was written; a refused connect not
+            # A timeout (a hang) was written, and maybe counted; a refused connect was not.
+            call.written_at, call.ended_at = _written.at, time.monotonic()
             # ConnectTimeout is both a Timeout and a ConnectionError: it is a timeout.
             status = TIMEOUT if isinstance(exc, requests.Timeout) else CONNECTION_ERROR
             self._stats.record_response(call.endpoint, status)
