@@ -75,6 +75,7 @@ class AdPlatformClient:
             account.base_url,
             account.client_id,
             budget_url if self.settings.rate_limit_backend == "postgres" else None,
+            margin_s=self.settings.rate_limit_margin_s,
         )
         self._tokens = TokenCache(self._login)
         # Set from any thread (a step shares one): each call in progress ends at its next step.

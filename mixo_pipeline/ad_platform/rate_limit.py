@@ -5,6 +5,7 @@ time, asking again only when the window has room."""
 
 import atexit
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,6 @@ from mixo_pipeline.database import libpq_conninfo
 
 _log = logging.getLogger(__name__)
 LIMITER_BUFFER_S = 0.01  # added to each computed wait, so a waiter wakes just after a slot frees
-RESTAMP_AFTER_S = 0.05  # a request leaving later than this after its stamp moves the stamp
 
 
 class _Turn:
@@ -94,8 +94,11 @@ class RateLimiter:
         base_url: str,
         client_id: str,
         budget_url: str | None,
+        *,
+        margin_s: float = 0.0,
     ) -> None:
-        self.window_s = window_s
+        self.window_s = window_s  # the platform's window plus ``margin_s``
+        self.margin_s = margin_s
         self.name = budget_key(base_url, client_id)
         self.backend = "memory" if budget_url is None else "postgres"
         conninfo = None if budget_url is None else libpq_conninfo(budget_url)
@@ -135,17 +138,16 @@ class RateLimiter:
 
     def left(self, counted_by: float) -> None:
         """This thread's request was counted by the platform at monotonic ``counted_by`` at the
-        latest (:meth:`AdPlatformClient._counted_by`). Counted more than RESTAMP_AFTER_S after its
-        permit's stamp (a full garbage collection, a slow commit, a busy platform, a hung
-        request), the stamp moves to that moment: the slot's next use keeps a whole window after
-        the platform's count, so no late count can draw a 429."""
-        late_s = counted_by - last_permit.at
-        if late_s > RESTAMP_AFTER_S:
-            _log.info(
-                "%s: request counted up to %.3f s after its stamp: re-stamped", self.name, late_s
-            )
+        latest (:meth:`AdPlatformClient._counted_by`). The budget's window is the platform's
+        plus ``margin_s``, so a count up to ``margin_s`` after the permit's stamp is covered; a
+        later one (a busy platform, a hung request, a slow commit before the write) moves the
+        stamp by the excess, and the slot's next use still keeps a whole platform window after
+        the count: no late count can draw a 429."""
+        late_ms = math.ceil((counted_by - last_permit.at - self.margin_s) * 1000)
+        if late_ms > 0:
+            _log.info("%s: request counted %d ms past the margin: re-stamped", self.name, late_ms)
             try:  # the request is sent: a budget too busy to note it must not fail it
-                last_permit.bucket.restamp(last_permit.item, round(late_s * 1000))
+                last_permit.bucket.restamp(last_permit.item, late_ms)
             except Exception as exc:
                 _log.warning("%s: late request not re-stamped: %s", self.name, type(exc).__name__)
 
