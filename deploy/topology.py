@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
@@ -49,13 +50,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from mixo_pipeline.database import DAGSTER_ROLE, dagster_storage_url, start_embedded_postgres  # noqa: E402
-from mixo_pipeline.names import ACCOUNTS_PARTITIONS, STAGES  # noqa: E402
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS, STAGES, TRIGGER_TAG  # noqa: E402
 from mixo_pipeline.storage.schema import campaign_sync_records, campaigns, create_schema  # noqa: E402
 from mock_api import MockProcess  # noqa: E402
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD  # noqa: E402
 
 T = TypeVar("T")
 LOCATION = "mixo_pipeline"
+BACKFILL_TAG = "dagster/backfill"  # the tag Dagster gives a backfill's runs
 BACKFILL = """
 mutation Backfill($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -250,6 +252,13 @@ def main() -> int:
         def recorded() -> dict[str, int]:  # successful syncs checkpointed, in any cycle
             return counts(campaign_sync_records, campaign_sync_records.c.success)
 
+        def cycles() -> dict[str, int]:  # passes over each account's campaigns that synced any
+            records = campaign_sync_records.c
+            with engine.connect() as conn:
+                query = sa.select(records.client_id, sa.func.count(sa.distinct(records.cycle_id)))
+                query = query.where(records.success).group_by(records.client_id)
+                return {key: int(n) for key, n in conn.execute(query)}
+
         process = psutil.Process(code_server.pid)
         wait_for(
             "a run to sync some campaigns",
@@ -288,15 +297,23 @@ def main() -> int:
         killed = {key for run in failed for key in _partitions(run.tags)}
         stats = mock.stats()
         limit = stats["config"]["rate_limit"]
-        final = stored()
+        final, passes = stored(), cycles()
+        launched_by = Counter(
+            r.tags.get(TRIGGER_TAG) or ("backfill" if BACKFILL_TAG in r.tags else "other")
+            for r in runs
+            if not r.tags.get("dagster/parent_run_id")
+        )
+        by = ", ".join(f"{n} by {who}" for who, n in sorted(launched_by.items()))
         print(
-            f"{len(runs)} runs: {len(failed)} failed (killed), {len(retries)} retries; {wall:.1f} s"
+            f"{len(runs)} runs ({by}): {len(failed)} failed (killed), {len(retries)} retries; "
+            f"{wall:.1f} s"
         )
         for key in keys:
             client = stats["clients"].get(key, {})
             line = (
                 f"  {key}: {final.get(key, 0)}/100 stored, {client.get('syncs_completed')} syncs "
-                f"completed at the platform, {client.get('refused_429')} x 429, "
+                f"completed at the platform in {passes.get(key, 0)} cycle(s), "
+                f"{client.get('refused_429')} x 429, "
                 f"max {client.get('max_admitted_in_window')} of {limit} in a window"
             )
             print(line + (" (its run was killed)" if key in killed else ""))
@@ -304,7 +321,9 @@ def main() -> int:
                 problems.append(f"{key}: {final.get(key, 0)}/100 campaigns stored")
             if client.get("refused_429") or client.get("max_admitted_in_window", 0) > limit:
                 problems.append(f"{key}: over its rate limit")
-            resynced = client.get("syncs_completed", 0) - 100
+            # Within a cycle a campaign is synced once; a second request for a finished account
+            # (the recovery sensor's for a never-synced one, then the backfill's) is a new cycle.
+            resynced = client.get("syncs_completed", 0) - 100 * passes.get(key, 1)
             allowed = 10 if key in killed else 0  # the syncs in flight when the worker died
             if resynced > allowed:
                 problems.append(f"{key}: {resynced} campaigns synced again (allowed {allowed})")

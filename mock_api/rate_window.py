@@ -41,7 +41,9 @@ class SlidingLog:
         # A slot frees when enough of the oldest entries leave the window that fewer than
         # ``limit`` remain.
         blocking = self._log[len(self._log) - self._limit]
-        return Decision(admitted=False, retry_after_s=max(0.0, blocking + self._window_s - now))
+        # now - blocking first: (blocking + window) - now can round to above the window, and a
+        # whole-second Retry-After to 61.
+        return Decision(admitted=False, retry_after_s=max(0.0, self._window_s - (now - blocking)))
 
 
 class RateLimiter:

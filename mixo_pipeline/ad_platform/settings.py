@@ -10,7 +10,8 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
     """The client's configuration, each field settable as ``AD_PLATFORM_<FIELD>``; defaults follow
     the contract (10 requests per 60 s per client, ~2 s per sync, 1 h tokens). Durations (``*_s``)
     are platform seconds, scaled by ``time_scale`` once, in :meth:`in_real_time`; the rate-limit
-    margin covers physical jitter and never scales (docs/performance.md)."""
+    margin covers physical delays (a count that late after its permit moves nothing) and never
+    scales (docs/performance.md)."""
 
     page_size: int = Field(10, ge=1, description="Campaigns per page; 10 lists consistently.")
     rate_limit_requests: int = Field(10, ge=1, description="Requests admitted per window.")

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from mock_api.rate_window import SlidingLog
+
 # rate_window 60 s at scale 0.01 = 0.6 s.
 WINDOW_S = 0.6
 
@@ -37,6 +39,15 @@ def test_retry_after_is_whole_seconds_at_scale_one(start_mock, api_for):
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "60"
     assert refused.json()["retry_after"] == 60
+
+
+def test_retry_after_never_exceeds_the_window_whatever_the_clock_reads():
+    # At this monotonic reading (now + 60) - now is 60.000000000007: the whole-second
+    # Retry-After of the test above read 61 in one suite run.
+    log = SlidingLog(1, 60.0)
+    now = 65527.12403275968
+    assert log.try_admit(now, record_refused=True).admitted
+    assert log.try_admit(now, record_refused=True).retry_after_s == 60.0
 
 
 def test_strict_mode_records_refused_requests(start_mock, api_for):
