@@ -51,7 +51,7 @@ def note_permit(item: RateItem, bucket: AbstractBucket) -> None:
     last_permit.full_for_s = 0.0  # how long the window this permit filled stays full, if known
 
 
-# Run after an exclusive lock on the table, in the same pipelined transaction: the stamp is the
+# Run after the budget's lock (:func:`_lock`), in the same pipelined transaction: the stamp is the
 # database's clock at admission (to the millisecond, as pyrate-limiter stores them), and when the
 # oldest of the window's permits leaves it (the wait, for a denial or the window this fills).
 _PERMIT = """
@@ -77,6 +77,16 @@ _RESTAMP = (  # one row of the stamp: permits stamped in the same millisecond ar
     "UPDATE {0} SET item_timestamp = item_timestamp + %s * INTERVAL '1 millisecond' "
     "WHERE ctid = (SELECT ctid FROM {0} WHERE item_timestamp = TO_TIMESTAMP(%s) LIMIT 1)"
 )
+_LEAK = "DELETE FROM {0} WHERE item_timestamp < clock_timestamp()::timestamp - %s * INTERVAL '1 ms'"
+_LOCK_CLASS = 0x6D69786F  # the first key of the budgets' advisory locks ("mixo")
+
+
+def _lock(conn: Any, table: str) -> None:
+    """Serialize the budget's permits and re-stamps, across processes, until the transaction
+    ends: a transaction-level advisory lock, not a table lock, which would also queue behind
+    autovacuum, whose lock on a budget table conflicts with ``LOCK TABLE``'s and which visits
+    a thousand busy budget tables every minute (docs/performance.md)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, table))
 
 
 class PostgresBudgetBucket(PostgresBucket):
@@ -89,7 +99,7 @@ class PostgresBudgetBucket(PostgresBucket):
         rate = self.rates[0]
         params = {"interval_ms": rate.interval, "limit": rate.limit, "name": item.name}
         with self._get_conn() as conn, conn.pipeline():
-            conn.execute(sql.SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(table))
+            _lock(conn, self._full_tbl)
             answer = conn.execute(sql.SQL(_PERMIT).format(table), params)
             conn.commit()
         admitted, item.timestamp, oldest, counted = answer.fetchone()  # type: ignore[misc]
@@ -97,17 +107,28 @@ class PostgresBudgetBucket(PostgresBucket):
         last_permit.full_for_s = wait / 1000 if admitted and counted + 1 >= rate.limit else 0.0
         return self._record(item, Decision() if admitted else Decision(rate, wait))
 
+    def now(self) -> int:
+        """The leaker asks this before each leak; :meth:`leak` reads the database's own clock,
+        so this skips pyrate-limiter's round trip for it."""
+        return time.time_ns() // 1_000_000
+
     def leak(self, current_timestamp: int | None = None) -> int:
-        """Drop expired permits (pyrate-limiter's leaker thread, once a window); nothing once the
-        budgets are closed, which may happen while that thread is mid-leak."""
+        """Drop the permits older than the window, by the database's clock, in one round trip
+        (pyrate-limiter's leaker thread, once a window, for every budget of the process); nothing
+        once the budgets are closed, which may happen while that thread is mid-leak."""
+        query = sql.SQL(_LEAK).format(sql.Identifier(self._full_tbl))
         try:
-            return super().leak(current_timestamp)  # type: ignore[return-value]
+            with self._get_conn() as conn, conn.pipeline():
+                deleted = conn.execute(query, (self.rates[0].interval,))
+                conn.commit()
         except PoolClosed:
             return 0
+        return deleted.rowcount
 
     def restamp(self, item: RateItem, late_ms: int) -> None:
         query = sql.SQL(_RESTAMP).format(sql.Identifier(self._full_tbl))
         with self._get_conn() as conn, conn.pipeline():  # with its commit: one round trip
+            _lock(conn, self._full_tbl)
             conn.execute(query, (late_ms, item.timestamp / 1000))
             conn.commit()
 

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from psycopg import sql
 from psycopg_pool import PoolTimeout
 from pyrate_limiter import RateItem
 
@@ -17,6 +18,7 @@ from mixo_pipeline.ad_platform import rate_limit
 from mixo_pipeline.ad_platform.buckets import budget_table
 from mixo_pipeline.ad_platform.errors import AdPlatformError
 from mixo_pipeline.ad_platform.rate_limit import RateLimiter
+from mixo_pipeline.database import libpq_conninfo
 
 WINDOW_S = 0.6
 LATE_S = 0.4
@@ -263,6 +265,37 @@ def test_the_leaker_finds_nothing_to_do_once_the_budgets_are_closed(budget_url: 
     limiter.acquire()
     rate_limit.close_budgets()
     assert bucket.leak(bucket.now() + 10 * round(WINDOW_S * 1000)) == 0
+
+
+def test_the_leaker_drops_only_the_permits_the_window_has_left(budget_url: str) -> None:
+    # By the database's clock: a worker whose own clock runs an hour ahead drops nothing that
+    # the window still holds.
+    limiter = RateLimiter(2, WINDOW_S, f"http://drop-{uuid.uuid4().hex}.invalid", "c", budget_url)
+    bucket = limiter._budget.limiter.bucket_factory.get(RateItem(limiter.name, 0))
+    limiter.acquire()
+    time.sleep(WINDOW_S + 0.1)
+    limiter.acquire()
+    bucket.leak(bucket.now() + 3_600_000)  # as pyrate-limiter's leaker thread also does
+    assert len(_stamps(budget_url, limiter.name)) == 1  # the second, still in its window
+    rate_limit.close_budgets()
+
+
+def test_a_permit_does_not_queue_behind_a_vacuum_of_its_budget_table(budget_url: str) -> None:
+    # Autovacuum visits every busy budget table and holds SHARE UPDATE EXCLUSIVE while it does;
+    # a permit that locked the table waited for it, in every process asking for that account.
+    limiter = RateLimiter(10, 30.0, f"http://vacuum-{uuid.uuid4().hex}.invalid", "c", budget_url)
+    limiter.acquire()  # creates the table
+    table = "ratelimit___" + budget_table(limiter.name)
+    granted = threading.Event()
+    with psycopg.connect(libpq_conninfo(budget_url)) as vacuum:
+        vacuum.execute(
+            sql.SQL("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE").format(sql.Identifier(table))
+        )
+        threading.Thread(target=lambda: (limiter.acquire(), granted.set()), daemon=True).start()
+        assert granted.wait(10), "the permit waited for the table's vacuum lock"
+        vacuum.rollback()
+    assert len(_stamps(budget_url, limiter.name)) == 2
+    rate_limit.close_budgets()
 
 
 def test_a_permit_already_leaked_is_put_back_at_its_write(monkeypatch: pytest.MonkeyPatch) -> None:
