@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolClosed
 from pyrate_limiter import (
@@ -21,6 +22,7 @@ from pyrate_limiter import (
     Rate,
     RateItem,
 )
+from pyrate_limiter.buckets.postgres import advisory_lock_id
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -36,10 +38,15 @@ def budget_table(key: str) -> str:
     return f"adp_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
-def _utc_session(conn: Any) -> None:
+def _budget_session(conn: Any) -> None:
     # The bucket's column is a TIMESTAMP read through the session's zone: one zone everywhere.
     conn.execute("SET TIME ZONE 'UTC'")
+    # A permit's commit does not wait for the WAL to reach the disk: at a thousand accounts,
+    # commits queued on the WAL's lock. A database crash may forget the last moment's permits
+    # (docs/deploy.md); the campaigns' own tables stay synchronous.
+    conn.execute("SET synchronous_commit = off")
     conn.commit()
+    conn.autocommit = True  # each statement, or message of them (_under_lock), commits
 
 
 last_permit = threading.local()  # this thread's last permit: its item, its bucket, when stamped
@@ -74,19 +81,26 @@ FROM now
 """
 
 _RESTAMP = (  # one row of the stamp: permits stamped in the same millisecond are alike
-    "UPDATE {0} SET item_timestamp = item_timestamp + %s * INTERVAL '1 millisecond' "
-    "WHERE ctid = (SELECT ctid FROM {0} WHERE item_timestamp = TO_TIMESTAMP(%s) LIMIT 1)"
+    "UPDATE {0} SET item_timestamp = item_timestamp + %(late_ms)s * INTERVAL '1 millisecond' "
+    "WHERE ctid = (SELECT ctid FROM {0} WHERE item_timestamp = TO_TIMESTAMP(%(stamp)s) LIMIT 1)"
 )
 _LEAK = "DELETE FROM {0} WHERE item_timestamp < clock_timestamp()::timestamp - %s * INTERVAL '1 ms'"
 _LOCK_CLASS = 0x6D69786F  # the first key of the budgets' advisory locks ("mixo")
+_LOCKED = "SELECT pg_advisory_xact_lock(%(lock_class)s, hashtext(%(table)s)); "
 
 
-def _lock(conn: Any, table: str) -> None:
-    """Serialize the budget's permits and re-stamps, across processes, until the transaction
-    ends: a transaction-level advisory lock, not a table lock, which would also queue behind
-    autovacuum, whose lock on a budget table conflicts with ``LOCK TABLE``'s and which visits
-    a thousand busy budget tables every minute (docs/performance.md)."""
-    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, table))
+def _under_lock(conn: Any, table: str, query: str, params: dict[str, Any]) -> psycopg.Cursor:
+    """Run ``query`` under the budget's lock, in one message the server runs as one transaction:
+    a transaction-level advisory lock (a table lock would also queue behind autovacuum, which
+    visits every busy budget table each minute), then ``query``, whose snapshot is taken once
+    the lock is held. Nothing waits for this thread between the two (at a thousand accounts,
+    connections sat idle in their transactions while their threads waited to run), so the
+    parameters are bound by psycopg on this side, which lets one message carry both."""
+    cursor = psycopg.ClientCursor(conn)
+    statements = sql.SQL(_LOCKED + query).format(sql.Identifier(table))
+    cursor.execute(statements, {**params, "lock_class": _LOCK_CLASS, "table": table})
+    cursor.nextset()
+    return cursor
 
 
 class PostgresBudgetBucket(PostgresBucket):
@@ -95,13 +109,10 @@ class PostgresBudgetBucket(PostgresBucket):
         fails when busy, a count, a peek, an insert, a commit): at a thousand accounts those
         round trips were most of the CPU (docs/performance.md)."""
         note_permit(item, self)
-        table = sql.Identifier(self._full_tbl)
         rate = self.rates[0]
         params = {"interval_ms": rate.interval, "limit": rate.limit, "name": item.name}
-        with self._get_conn() as conn, conn.pipeline():
-            _lock(conn, self._full_tbl)
-            answer = conn.execute(sql.SQL(_PERMIT).format(table), params)
-            conn.commit()
+        with self._get_conn() as conn:
+            answer = _under_lock(conn, self._full_tbl, _PERMIT, params)
         admitted, item.timestamp, oldest, counted = answer.fetchone()  # type: ignore[misc]
         wait = 0 if oldest is None else oldest + rate.interval - item.timestamp
         last_permit.full_for_s = wait / 1000 if admitted and counted + 1 >= rate.limit else 0.0
@@ -118,19 +129,23 @@ class PostgresBudgetBucket(PostgresBucket):
         once the budgets are closed, which may happen while that thread is mid-leak."""
         query = sql.SQL(_LEAK).format(sql.Identifier(self._full_tbl))
         try:
-            with self._get_conn() as conn, conn.pipeline():
+            with self._get_conn() as conn:
                 deleted = conn.execute(query, (self.rates[0].interval,))
-                conn.commit()
         except PoolClosed:
             return 0
         return deleted.rowcount
 
     def restamp(self, item: RateItem, late_ms: int) -> None:
-        query = sql.SQL(_RESTAMP).format(sql.Identifier(self._full_tbl))
-        with self._get_conn() as conn, conn.pipeline():  # with its commit: one round trip
-            _lock(conn, self._full_tbl)
-            conn.execute(query, (late_ms, item.timestamp / 1000))
-            conn.commit()
+        params = {"late_ms": late_ms, "stamp": item.timestamp / 1000}
+        with self._get_conn() as conn:
+            _under_lock(conn, self._full_tbl, _RESTAMP, params)
+
+    def _create_table(self) -> None:
+        """pyrate-limiter's, in a transaction of its own: the pool's sessions autocommit."""
+        with self._get_conn() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_lock_id(self._full_tbl),))
+            conn.execute(self._q_create_table)
+            conn.execute(self._q_create_index)
 
 
 class MemoryBudgetBucket(InMemoryBucket):
@@ -155,7 +170,7 @@ class AccountBuckets(BucketFactory):
         self._rate = rate
         self._pool: Any = None
         if conninfo is not None:
-            self._pool = ConnectionPool(conninfo, configure=_utc_session, max_size=8, open=True)
+            self._pool = ConnectionPool(conninfo, configure=_budget_session, max_size=8, open=True)
         self._buckets: dict[str, AbstractBucket] = {}
         self._lock = threading.Lock()
         self.leak_interval = rate.interval  # expired permits are dropped once a window

@@ -15,7 +15,7 @@ from psycopg_pool import PoolTimeout
 from pyrate_limiter import RateItem
 
 from mixo_pipeline.ad_platform import rate_limit
-from mixo_pipeline.ad_platform.buckets import budget_table
+from mixo_pipeline.ad_platform.buckets import _LOCK_CLASS, budget_table
 from mixo_pipeline.ad_platform.errors import AdPlatformError
 from mixo_pipeline.ad_platform.rate_limit import RateLimiter
 from mixo_pipeline.database import libpq_conninfo
@@ -295,6 +295,43 @@ def test_a_permit_does_not_queue_behind_a_vacuum_of_its_budget_table(budget_url:
         assert granted.wait(10), "the permit waited for the table's vacuum lock"
         vacuum.rollback()
     assert len(_stamps(budget_url, limiter.name)) == 2
+    rate_limit.close_budgets()
+
+
+def test_a_permit_waits_for_another_process_permit_of_the_account_and_counts_it(
+    budget_url: str,
+) -> None:
+    # Lock, then count: a permit whose count read the window before the other's commit would
+    # admit an eleventh request. The other process's permit is played by hand, mid-transaction.
+    limiter = RateLimiter(1, 30.0, f"http://race-{uuid.uuid4().hex}.invalid", "c", budget_url)
+    bucket = limiter._budget.limiter.bucket_factory.get(RateItem(limiter.name, 0))
+    table = bucket._full_tbl
+    answers: list[bool] = []
+    with psycopg.connect(libpq_conninfo(budget_url)) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, table))
+        other.execute(
+            sql.SQL("INSERT INTO {} VALUES ('c', 1, now())").format(sql.Identifier(table))
+        )
+        asking = threading.Thread(
+            target=lambda: answers.append(
+                limiter._budget.limiter.try_acquire(limiter.name, blocking=False)
+            )
+        )
+        asking.start()
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        while asking.is_alive() and not other.execute(waiting).fetchone()[0]:  # type: ignore[index]
+            asking.join(0.01)
+        other.commit()
+    asking.join()
+    assert answers == [False]
+    rate_limit.close_budgets()
+
+
+def test_the_budget_commits_do_not_wait_for_the_disk(budget_url: str) -> None:
+    limiter = RateLimiter(1, 30.0, f"http://wal-{uuid.uuid4().hex}.invalid", "c", budget_url)
+    with limiter._budget.limiter.bucket_factory._pool.connection() as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
+        assert conn.autocommit
     rate_limit.close_budgets()
 
 
