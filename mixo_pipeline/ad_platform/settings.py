@@ -27,7 +27,7 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
     list_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout of a page.")
     sync_read_timeout_s: float = Field(4.0, gt=0, description="Read timeout of a ~2 s sync.")
     auth_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout of the login.")
-    max_attempts: int = Field(10, ge=1, description="Attempts per call: 5xx, timeouts, 401s.")
+    max_attempts: int = Field(20, ge=1, description="Attempts per call: 5xx, timeouts, 401s.")
     backoff_base_s: float = Field(0.1, ge=0, description="First backoff bound, doubled per try.")
     backoff_cap_s: float = Field(30.0, ge=0, description="Largest backoff.")
     backoff_jitter: bool = Field(True, description="Wait a uniform share of the backoff bound.")
