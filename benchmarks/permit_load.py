@@ -1,8 +1,8 @@
 """How many rate-limit permits one PostgreSQL can grant: the shared budget's throughput.
 
 Every request the pipeline sends first takes a permit from its account's budget table
-(``mixo_pipeline.ad_platform.rate_limit``): one pipelined round trip that locks the table, stamps,
-counts the window and inserts if there is room.
+(``mixo_pipeline.ad_platform.rate_limit``): one message that takes the account's advisory lock,
+stamps, counts the window and inserts if there is room.
 This script drives that path alone, without any HTTP: ``--accounts`` threads in this process
 (a run worker's shape: one waiting thread per account, one pool of connections), each taking
 permits of its own account for ``--seconds``, with ``--limit`` permits per ``--window-s``.
