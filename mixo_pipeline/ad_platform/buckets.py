@@ -58,7 +58,7 @@ def note_permit(item: RateItem, bucket: AbstractBucket) -> None:
     last_permit.full_for_s = 0.0  # how long the window this permit filled stays full, if known
 
 
-# Run after the budget's lock (:func:`_lock`), in the same pipelined transaction: the stamp is the
+# Run after the budget's lock (:func:`_under_lock`), in the same transaction: the stamp is the
 # database's clock at admission (to the millisecond, as pyrate-limiter stores them), and when the
 # oldest of the window's permits leaves it (the wait, for a denial or the window this fills).
 _PERMIT = """
