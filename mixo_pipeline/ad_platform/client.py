@@ -9,7 +9,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -136,7 +136,7 @@ class AdPlatformClient:
         self.stats.record("syncs_succeeded")
         return SyncResult(campaign_id, success=True, attempts=call.sends, synced_at=synced_at)
 
-    def sync_campaigns(self, ids: Iterable[str]) -> Iterator[SyncResult]:
+    def sync_campaigns(self, ids: Iterable[str]) -> Generator[SyncResult, None, None]:
         """Sync ``ids`` concurrently, results as they come; ``ids`` may be a listing in progress."""
         return fan_out(self.sync_campaign, ids, self.settings.sync_concurrency)
 

@@ -3,7 +3,7 @@ come: the items are consumed on a feeder thread, so a listing still in progress 
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -11,7 +11,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def fan_out(work: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+def fan_out(work: Callable[[T], R], items: Iterable[T], workers: int) -> Generator[R, None, None]:
     """``work(item)`` for every item, ``workers`` at a time, yielded in completion order. An
     exception from ``work`` cancels what has not started and is raised once the running work has
     ended (none outlives the call); one from ``items`` once all started work is yielded."""

@@ -5,6 +5,7 @@ cycle skips the rest."""
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -88,11 +89,13 @@ def sync_listed(
     started = time.monotonic()
     outcomes = Counter[bool]()
     failures: dict[str, str] = {}
-    for result in client.sync_campaigns(todo()):
-        record_results(engine, client_id, cycle_id, run_id, [result])
-        outcomes[result.success] += 1
-        if not result.success and len(failures) < _SHOWN_FAILURES:
-            failures[result.campaign_id] = result.error or "unknown error"
+    # Closed on the way out: a result that cannot be recorded stops the syncs still to come.
+    with closing(client.sync_campaigns(todo())) as results:
+        for result in results:
+            record_results(engine, client_id, cycle_id, run_id, [result])
+            outcomes[result.success] += 1
+            if not result.success and len(failures) < _SHOWN_FAILURES:
+                failures[result.campaign_id] = result.error or "unknown error"
     # sync_campaigns returns once its feeder has consumed ``listed``: ``seen`` is complete.
     return SyncOutcome(
         cycle_id=cycle_id,

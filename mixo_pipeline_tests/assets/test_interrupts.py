@@ -33,6 +33,7 @@ from mixo_pipeline.database import (
     dagster_storage_url,
     engine_for,
 )
+from mixo_pipeline.defs.ad_platform import per_account
 from mixo_pipeline.storage.schema import campaign_sync_records, metadata, raw_campaign_pages
 from mixo_pipeline_tests.assets.conftest import pipeline_on
 from mock_api import MockConfig, MockProcess, MockServer
@@ -235,6 +236,27 @@ def _stopped_call(client: AdPlatformClient, stop_when: Callable[[], bool]) -> Ba
     worker.join(timeout=5)
     assert not worker.is_alive() and len(raised) == 1, raised
     return raised[0]
+
+
+def test_a_step_closed_early_stops_its_work_before_it_returns() -> None:
+    # Dagster closes a step's events when it cannot store one (a database out of connections).
+    # The work must be closed then, on that thread: left to the garbage collector, it was closed
+    # on one of its own account threads, which then waited for itself, and the run never exited.
+    stopping, closed_by = threading.Event(), []
+
+    def work() -> Iterator[dg.AssetMaterialization]:
+        try:
+            yield dg.AssetMaterialization("raw_campaign_pages", partition="client_1")
+            yield dg.AssetMaterialization("raw_campaign_pages", partition="client_2")
+        finally:
+            closed_by.append(threading.current_thread().name)
+
+    events = work()  # still referenced, as a reference cycle would keep it
+    step = per_account.unless_interrupted(events, stopping)
+    assert next(step).partition == "client_1"
+    step.close()
+    assert stopping.is_set()
+    assert closed_by == [threading.current_thread().name]
 
 
 def test_stopping_a_client_cuts_its_backoff_short() -> None:

@@ -107,6 +107,30 @@ def test_each_sync_result_is_recorded_before_the_next_arrives(pg: sa.Engine) -> 
     assert succeeded_ids(pg, "acme", "c1") == {*done, "campaign_5"}
 
 
+def test_a_result_that_cannot_be_recorded_stops_the_syncs_still_to_come(pg: sa.Engine) -> None:
+    # Left to the garbage collector, the fan-out went on syncing the account's other campaigns,
+    # unrecorded, after its step had failed (and could be closed on one of its own threads).
+    asked: list[str] = []
+    closed: list[bool] = []
+
+    class Client:
+        account = Account("acme", "http://unused", "ops@acme.test", "unused")
+
+        def sync_campaigns(self, ids: Iterable[str]) -> Iterator[SyncResult]:
+            try:
+                for campaign_id in ids:
+                    asked.append(campaign_id)
+                    yield SyncResult(campaign_id.replace("2", "\x00"), True, 1, SYNCED_AT)
+            finally:
+                closed.append(True)
+
+    ids = [f"campaign_{n}" for n in range(1, 6)]
+    with pytest.raises(sa.exc.DataError, match="NUL"):
+        sync_listed(pg, Client(), "c1", "r1", iter(ids))  # type: ignore[arg-type]
+    assert (asked, closed) == (["campaign_1", "campaign_2"], [True])
+    assert succeeded_ids(pg, "acme", "c1") == {"campaign_1"}
+
+
 def test_merge_inserts_updates_and_soft_deletes(pg: sa.Engine) -> None:
     first = _merge(pg, "acme", "c1", range(1, 11))
     assert (first.inserted, first.updated, first.removed, first.live_rows) == (10, 0, 0, 10)

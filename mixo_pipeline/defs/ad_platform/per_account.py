@@ -5,7 +5,7 @@ plus a summary per check. A failed account keeps its completed stages; the step 
 naming it, retried only for one account's transient error."""
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
@@ -48,7 +48,7 @@ def _run(work: AccountWork, checks: Sequence[AccountCheck], key: str) -> _Outcom
 
 def materialize_per_account(
     context: dg.AssetExecutionContext, work: AccountWork, checks: Sequence[AccountCheck]
-) -> Iterator[StepEvent]:
+) -> Generator[StepEvent, None, None]:
     """Run ``work`` and then ``checks`` for every partition of the step (see the module doc)."""
     keys = list(context.partition_keys)
     if len(keys) == 1:
@@ -133,11 +133,14 @@ def _failure(failures: Mapping[str, Exception], *, retry: bool) -> dg.Failure:
 
 
 def unless_interrupted(
-    events: Iterator[StepEvent], stopping: threading.Event
+    events: Generator[StepEvent, None, None], stopping: threading.Event
 ) -> Iterator[StepEvent]:
     """``events``, each produced on another thread once the last one is stored, so that this thread
     takes an interrupt (Ctrl-C, SIGTERM, a terminate from the UI) at once: it sets ``stopping``
-    and, once the work has wound down, fails the step without the retry of the RetryPolicy."""
+    and, once the work has wound down, fails the step without the retry of the RetryPolicy.
+    Closed early (Dagster failed to store an event), it stops ``events`` and waits for its
+    threads: left to the garbage collector, ``events`` was closed on one of its own threads,
+    which then waited for itself, and the run never exited."""
     interrupt: BaseException | None = None
 
     def produced(thread: ThreadPoolExecutor) -> StepEvent | None:
@@ -161,6 +164,7 @@ def unless_interrupted(
                 raise
         finally:
             stopping.set()  # also when Dagster closes this generator early
+            events.close()
     if interrupt is not None:
         message = "interrupted: stopped without retry; the next run resumes the cycle"
         raise dg.Failure(message, allow_retries=False) from interrupt
