@@ -4,6 +4,7 @@ granted and re-stampable when its request left, or was counted, late; and the fa
 each budget's name to its bucket. A PostgreSQL permit costs one round trip (docs/performance.md)."""
 
 import bisect
+import functools
 import hashlib
 import re
 import threading
@@ -89,6 +90,13 @@ _LOCK_CLASS = 0x6D69786F  # the first key of the budgets' advisory locks ("mixo"
 _LOCKED = "SELECT pg_advisory_xact_lock(%(lock_class)s, hashtext(%(table)s)); "
 
 
+@functools.cache
+def _statement(query: str, table: str) -> str:
+    """``query`` on ``table``, rendered once: a composed query is rendered again on every
+    execution, and only plain strings hit psycopg's cache of parsed queries."""
+    return sql.SQL(query).format(sql.Identifier(table)).as_string(None)
+
+
 def _under_lock(conn: Any, table: str, query: str, params: dict[str, Any]) -> psycopg.Cursor:
     """Run ``query`` under the budget's lock, in one message the server runs as one transaction:
     a transaction-level advisory lock (a table lock would also queue behind autovacuum, which
@@ -97,8 +105,8 @@ def _under_lock(conn: Any, table: str, query: str, params: dict[str, Any]) -> ps
     connections sat idle in their transactions while their threads waited to run), so the
     parameters are bound by psycopg on this side, which lets one message carry both."""
     cursor = psycopg.ClientCursor(conn)
-    statements = sql.SQL(_LOCKED + query).format(sql.Identifier(table))
-    cursor.execute(statements, {**params, "lock_class": _LOCK_CLASS, "table": table})
+    params = {**params, "lock_class": _LOCK_CLASS, "table": table}
+    cursor.execute(_statement(_LOCKED + query, table), params)
     cursor.nextset()
     return cursor
 
@@ -127,10 +135,9 @@ class PostgresBudgetBucket(PostgresBucket):
         """Drop the permits older than the window, by the database's clock, in one round trip
         (pyrate-limiter's leaker thread, once a window, for every budget of the process); nothing
         once the budgets are closed, which may happen while that thread is mid-leak."""
-        query = sql.SQL(_LEAK).format(sql.Identifier(self._full_tbl))
         try:
             with self._get_conn() as conn:
-                deleted = conn.execute(query, (self.rates[0].interval,))
+                deleted = conn.execute(_statement(_LEAK, self._full_tbl), (self.rates[0].interval,))
         except PoolClosed:
             return 0
         return deleted.rowcount
