@@ -138,7 +138,7 @@ class AdPlatformClient:
 
     def sync_campaigns(self, ids: Iterable[str]) -> Generator[SyncResult, None, None]:
         """Sync ``ids`` concurrently, results as they come; ``ids`` may be a listing in progress."""
-        return fan_out(self.sync_campaign, ids, self.settings.sync_concurrency)
+        return fan_out(self.sync_campaign, ids, self.settings.syncs_in_flight)
 
     def _request(self, call: Call) -> Any:
         """The JSON body of ``call`` once an attempt succeeds; raises once it fails for good."""

@@ -1,5 +1,6 @@
 """Every non-secret knob of the ad platform client, as one typed, validated model."""
 
+import math
 from typing import Literal, Self
 
 import dagster as dg
@@ -36,7 +37,9 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
     token_refresh_margin_s: float = Field(60.0, ge=0, description="Refresh before expiry.")
     token_ttl_s: float = Field(3600.0, gt=0, description="Token life when the login omits it.")
     sync_latency_s: float = Field(2.0, ge=0, description="The documented sync duration (floor).")
-    sync_concurrency: int = Field(10, ge=1, description="Sync calls in flight per account.")
+    sync_concurrency: int | None = Field(
+        None, ge=1, description="Sync calls in flight per account; default: syncs_in_flight."
+    )
     time_scale: float = Field(1.0, gt=0, description="The mock's --time-scale; 1 for real.")
 
     def in_real_time(self) -> Self:
@@ -52,3 +55,11 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
     def window_s(self) -> float:
         """The window our budget keeps: the platform's, plus the margin."""
         return self.rate_limit_period_s * self.time_scale + self.rate_limit_margin_s
+
+    @property
+    def syncs_in_flight(self) -> int:
+        """``sync_concurrency``, else enough syncs at once to spend a window's permits even if
+        every one hung to its read timeout, plus two (3 under the contract's limits): each is a
+        thread, and a thousand accounts' threads crowd one interpreter (docs/performance.md)."""
+        needed = self.rate_limit_requests * self.sync_read_timeout_s / self.rate_limit_period_s
+        return self.sync_concurrency or math.ceil(needed) + 2

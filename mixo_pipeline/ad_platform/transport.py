@@ -64,7 +64,7 @@ class Transport:
         self._max_bytes = settings.max_response_bytes
         self._stats = stats
         self._session = requests.Session()
-        adapter = HTTPAdapter(pool_maxsize=settings.sync_concurrency + 2, max_retries=0)
+        adapter = HTTPAdapter(pool_maxsize=settings.syncs_in_flight + 2, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         adapter.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}

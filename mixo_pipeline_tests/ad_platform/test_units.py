@@ -76,6 +76,16 @@ def test_settings_defaults_match_the_documented_platform() -> None:
     assert settings.sync_read_timeout_s >= 2 * settings.sync_latency_s
 
 
+def test_syncs_in_flight_keep_the_window_spent_even_if_every_sync_hangs() -> None:
+    # A thread per sync: no more than a window's permits need if each took its read timeout.
+    assert ClientSettings().syncs_in_flight == 3  # 10 a minute, 4 s timeouts: 0.67 needed, + 2
+    faster = ClientSettings(rate_limit_requests=100, sync_read_timeout_s=6.0)
+    assert faster.syncs_in_flight == 12  # 10 needed, + 2
+    scaled = ClientSettings(time_scale=0.01).in_real_time()  # the ratio does not scale
+    assert scaled.syncs_in_flight == 3
+    assert ClientSettings(sync_concurrency=10).syncs_in_flight == 10
+
+
 def test_settings_reject_bad_values_naming_each() -> None:
     with pytest.raises(ValueError) as excinfo:
         ClientSettings(page_size=0, sync_read_timeout_s=-1.0, rate_limit_backend="redis")
