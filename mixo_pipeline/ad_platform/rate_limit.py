@@ -25,10 +25,10 @@ LIMITER_BUFFER_S = 0.01  # added to each computed wait, so a waiter wakes just a
 
 class _Turn:
     """One waiter at a time for an account's next permit, listing calls first: the pages feed
-    the syncs, so a page waiting behind ten syncs would leave the budget idle later on."""
+    the syncs, so a page waiting behind the syncs would leave the budget idle later on."""
 
     def __init__(self) -> None:
-        lock = threading.Lock()  # one waiter of the right kind is woken, not all ten
+        lock = threading.Lock()  # one waiter of the right kind is woken, not all of them
         self._free, self._urgent_free = threading.Condition(lock), threading.Condition(lock)
         self._busy = False
         self._urgent = 0
