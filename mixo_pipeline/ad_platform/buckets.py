@@ -1,7 +1,6 @@
-"""The budgets' pyrate-limiter buckets, one per account: a table in PostgreSQL (on the database's
-clock, shared by every process) or a list in memory (this process only), each permit stamped when
-granted and re-stampable when its request left, or was counted, late; and the factory that routes
-each budget's name to its bucket. A PostgreSQL permit costs one round trip (docs/performance.md)."""
+"""The budgets' pyrate-limiter buckets, one per account: a PostgreSQL table (the database's clock,
+shared by every process) or a list in memory, each permit stamped when granted and re-stampable
+when its request was counted late; and the factory routing each budget's name to its bucket."""
 
 import bisect
 import functools
@@ -40,11 +39,9 @@ def budget_table(key: str) -> str:
 
 
 def _budget_session(conn: Any) -> None:
-    # The bucket's column is a TIMESTAMP read through the session's zone: one zone everywhere.
-    conn.execute("SET TIME ZONE 'UTC'")
-    # A permit's commit does not wait for the WAL to reach the disk: at a thousand accounts,
-    # commits queued on the WAL's lock. A database crash may forget the last moment's permits
-    # (docs/deploy.md); the campaigns' own tables stay synchronous.
+    conn.execute("SET TIME ZONE 'UTC'")  # the bucket's TIMESTAMP column: one zone everywhere
+    # Permits' commits do not wait for the WAL (they queued on its lock at a thousand accounts);
+    # a crash may forget the last moment's permits (docs/deploy.md).
     conn.execute("SET synchronous_commit = off")
     conn.commit()
     conn.autocommit = True  # each statement, or message of them (_under_lock), commits
@@ -59,9 +56,8 @@ def note_permit(item: RateItem, bucket: AbstractBucket) -> None:
     last_permit.full_for_s = 0.0  # how long the window this permit filled stays full, if known
 
 
-# Run after the budget's lock (:func:`_under_lock`), in the same transaction: the stamp is the
-# database's clock at admission (to the millisecond, as pyrate-limiter stores them), and when the
-# oldest of the window's permits leaves it (the wait, for a denial or the window this fills).
+# Under the budget's lock (:func:`_under_lock`): stamp with the database's clock (milliseconds,
+# as pyrate-limiter stores them) and say when the window's oldest permit leaves it.
 _PERMIT = """
 WITH now AS (SELECT date_trunc('milliseconds', clock_timestamp())::timestamp AS ts),
 recent AS (
@@ -92,18 +88,14 @@ _LOCKED = "SELECT pg_advisory_xact_lock(%(lock_class)s, hashtext(%(table)s)); "
 
 @functools.cache
 def _statement(query: str, table: str) -> str:
-    """``query`` on ``table``, rendered once: a composed query is rendered again on every
-    execution, and only plain strings hit psycopg's cache of parsed queries."""
+    """``query`` on ``table``, rendered once (only plain strings hit psycopg's query cache)."""
     return sql.SQL(query).format(sql.Identifier(table)).as_string(None)
 
 
 def _under_lock(conn: Any, table: str, query: str, params: dict[str, Any]) -> psycopg.Cursor:
-    """Run ``query`` under the budget's lock, in one message the server runs as one transaction:
-    a transaction-level advisory lock (a table lock would also queue behind autovacuum, which
-    visits every busy budget table each minute), then ``query``, whose snapshot is taken once
-    the lock is held. Nothing waits for this thread between the two (at a thousand accounts,
-    connections sat idle in their transactions while their threads waited to run), so the
-    parameters are bound by psycopg on this side, which lets one message carry both."""
+    """Run ``query`` after a transaction-level advisory lock on the budget (a table lock queues
+    behind autovacuum), both in one message the server runs as one transaction: no connection
+    sits idle in a transaction while its thread waits for the GIL (docs/performance.md)."""
     cursor = psycopg.ClientCursor(conn)
     params = {**params, "lock_class": _LOCK_CLASS, "table": table}
     cursor.execute(_statement(_LOCKED + query, table), params)
@@ -113,9 +105,7 @@ def _under_lock(conn: Any, table: str, query: str, params: dict[str, Any]) -> ps
 
 class PostgresBudgetBucket(PostgresBucket):
     def put(self, item: RateItem) -> bool:
-        """One round trip where pyrate-limiter's bucket takes six (a clock query, a lock that
-        fails when busy, a count, a peek, an insert, a commit): at a thousand accounts those
-        round trips were most of the CPU (docs/performance.md)."""
+        """One round trip where pyrate-limiter's bucket takes six (docs/performance.md)."""
         note_permit(item, self)
         rate = self.rates[0]
         params = {"interval_ms": rate.interval, "limit": rate.limit, "name": item.name}
@@ -127,14 +117,12 @@ class PostgresBudgetBucket(PostgresBucket):
         return self._record(item, Decision() if admitted else Decision(rate, wait))
 
     def now(self) -> int:
-        """The leaker asks this before each leak; :meth:`leak` reads the database's own clock,
-        so this skips pyrate-limiter's round trip for it."""
+        """Local: :meth:`leak` reads the database's clock itself, so no round trip for it."""
         return time.time_ns() // 1_000_000
 
     def leak(self, current_timestamp: int | None = None) -> int:
-        """Drop the permits older than the window, by the database's clock, in one round trip
-        (pyrate-limiter's leaker thread, once a window, for every budget of the process); nothing
-        once the budgets are closed, which may happen while that thread is mid-leak."""
+        """Drop permits older than the window by the database's clock (pyrate-limiter's leaker,
+        once a window per budget); nothing once the budgets are closed mid-leak."""
         try:
             with self._get_conn() as conn:
                 deleted = conn.execute(_statement(_LEAK, self._full_tbl), (self.rates[0].interval,))

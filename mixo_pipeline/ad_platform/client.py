@@ -1,8 +1,7 @@
-"""``AdPlatformClient``: every HTTP call the pipeline makes to the ad platform, for one account.
-Each attempt takes a rate-limit permit (except the login), attaches a valid token, sends with finite
-timeouts, and classifies the outcome (:mod:`.retry`); :class:`~.retry.RetryRule` decides whether and
-when to try again. Nothing here logs or raises the password, the Basic header or a token: headers
-are built per request and errors quote statuses and the server's ``error`` field."""
+"""``AdPlatformClient``: every HTTP call to the ad platform for one account. Each attempt takes a
+permit (except the login), attaches a valid token, sends with finite timeouts and classifies the
+outcome; :class:`~.retry.RetryRule` decides whether and when to try again. Nothing secret is
+logged or raised: headers are built per request, errors quote statuses and the ``error`` field."""
 
 import base64
 import itertools
@@ -200,10 +199,9 @@ class AdPlatformClient:
         raise Retryable(verdict, status, asked)
 
     def _counted_by(self, call: Call, status: int | str | None) -> float:
-        """The latest moment the platform can have counted the request: when the attempt ended
-        (its answer came back, or the client stopped waiting for one), less the time a successful
-        sync spends after it is counted (about 2 s), and not before the write. A platform short
-        of CPU counts requests late; a hung one shows no more than that it was written."""
+        """The latest moment the platform can have counted the request: when the attempt ended,
+        less the ~2 s a successful sync spends after its count, and not before the write (a hung
+        request shows no more than that it was written)."""
         assert call.written_at is not None and call.ended_at is not None
         spent = self.settings.sync_latency_s if call.endpoint == "sync" and status == 200 else 0.0
         return max(call.written_at, call.ended_at - spent)

@@ -1,7 +1,6 @@
 """A permit before every rate-limited request, from one budget per account (pyrate-limiter): a
-sliding log like the platform's, over its window plus a margin, in one bucket per account
-(:mod:`.buckets`). Each account has its own ``Limiter`` and lets one of its threads wait at a
-time, asking again only when the window has room."""
+sliding log like the platform's over its window plus a margin (:mod:`.buckets`). One thread per
+account waits at a time, asking again only when the window has room."""
 
 import atexit
 import logging
@@ -24,8 +23,8 @@ LIMITER_BUFFER_S = 0.01  # added to each computed wait, so a waiter wakes just a
 
 
 class _Turn:
-    """One waiter at a time for an account's next permit, listing calls first: the pages feed
-    the syncs, so a page waiting behind the syncs would leave the budget idle later on."""
+    """One waiter at a time for an account's next permit, listing calls first (pages feed the
+    syncs: a page waiting behind them would leave the budget idle later on)."""
 
     def __init__(self) -> None:
         lock = threading.Lock()  # one waiter of the right kind is woken, not all of them
@@ -123,9 +122,8 @@ class RateLimiter:
         return time.monotonic() - started
 
     def _ask(self, limiter: Limiter) -> float | None:
-        """One ask: ``None`` if granted, else the seconds until the window has room. A pool with
-        no free connection is this process's other accounts holding them all (a loaded
-        machine): contention, asked again at once, not an unreachable database."""
+        """One ask: ``None`` if granted, else the seconds until the window has room. A pool
+        whose connections are all lent is contention (asked again), not an unreachable database."""
         try:
             if limiter.try_acquire(self.name, blocking=False):
                 return None
@@ -137,12 +135,10 @@ class RateLimiter:
         return max(0, last_permit.bucket.waiting(last_permit.item)) / 1000 + LIMITER_BUFFER_S
 
     def left(self, counted_by: float) -> None:
-        """This thread's request was counted by the platform at monotonic ``counted_by`` at the
-        latest (:meth:`AdPlatformClient._counted_by`). The budget's window is the platform's
-        plus ``margin_s``, so a count up to ``margin_s`` after the permit's stamp is covered; a
-        later one (a busy platform, a hung request, a slow commit before the write) moves the
-        stamp by the excess, and the slot's next use still keeps a whole platform window after
-        the count: no late count can draw a 429."""
+        """This thread's request was counted by monotonic ``counted_by`` at the latest. A count
+        up to ``margin_s`` after the permit's stamp is covered by the budget's longer window; a
+        later one (a busy platform, a hang) moves the stamp by the excess, so the slot's next use
+        still keeps a whole platform window after the count: no late count draws a 429."""
         late_ms = math.ceil((counted_by - last_permit.at - self.margin_s) * 1000)
         if late_ms > 0:
             _log.info("%s: request counted %d ms past the margin: re-stamped", self.name, late_ms)
