@@ -79,6 +79,14 @@ class _Pagination(_Record):
     has_more: Annotated[bool, Strict()]
 
 
+class CampaignPage(_Pagination):
+    """One validated page of ``GET /api/campaigns``, with its body kept verbatim."""
+
+    campaigns: tuple[Campaign, ...]
+    raw: dict[str, Any]
+    fetched_at: datetime
+
+
 class _PageBody(_Record):
     data: list[Campaign]
     pagination: _Pagination
@@ -110,19 +118,6 @@ class Account:
 
 
 @dataclass(frozen=True)
-class CampaignPage:
-    """One validated page of ``GET /api/campaigns``, with its body kept verbatim."""
-
-    page: int
-    limit: int
-    total: int
-    has_more: bool
-    campaigns: tuple[Campaign, ...]
-    raw: dict[str, Any]
-    fetched_at: datetime
-
-
-@dataclass(frozen=True)
 class SyncResult:
     """The outcome of one campaign's sync call, after all retries."""
 
@@ -137,11 +132,28 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def validate(model: type[M], body: Any, where: str) -> M:
-    """``body`` as ``model``, or a :class:`ResponseValidationError` naming where and what."""
+    """``body`` as ``model``, or a :class:`ResponseValidationError` naming its first problem as
+    ``where, item N (id 'x'): field 'f' <what>, got <value>``."""
     try:
         return model.model_validate(body)
     except ValidationError as error:
-        raise ResponseValidationError(_describe(error, body, where)) from None
+        first = error.errors()[0]
+    location = list(first["loc"])
+    if location[:1] == ["data"] and len(location) > 1:  # a campaign: [data, index, field...]
+        index, item = location[1], body["data"][location[1]]
+        where = f"{where}, item {index}"
+        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
+            where = f"{where} (id {item['id']!r})"
+        location = location[2:]
+    name = ".".join(map(str, location)) or "body"
+    if first["type"] == "missing":
+        raise ResponseValidationError(f"{where}: field {name!r} is missing")
+    what, got = first["msg"].removeprefix("Value error, "), first.get("input")
+    text = repr(got)
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    raise ResponseValidationError(
+        f"{where}: field {name!r}: {what}, got {type(got).__name__} {shown}"
+    )
 
 
 def parse_campaign_page(body: Any, requested_page: int) -> CampaignPage:
@@ -178,26 +190,4 @@ def parse_token(body: Any) -> _TokenBody:
         return _TokenBody.model_validate(body)
     except ValidationError as error:
         fields = sorted({".".join(map(str, e["loc"])) or "body" for e in error.errors()})
-        raise ResponseValidationError(
-            f"POST /auth/token: invalid field(s) {', '.join(fields)}"
-        ) from None
-
-
-def _describe(error: ValidationError, body: Any, where: str) -> str:
-    """The first problem, as ``where, item N (id 'x'): field 'f' <what>, got <value>``."""
-    first = error.errors()[0]
-    location = list(first["loc"])
-    if location[:1] == ["data"] and len(location) > 1 and isinstance(location[1], int):
-        index = location[1]
-        item = body["data"][index] if isinstance(body, dict) else None
-        where = f"{where}, item {index}"
-        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
-            where = f"{where} (id {item['id']!r})"
-        location = location[2:]
-    name = ".".join(map(str, location)) or "body"
-    if first["type"] == "missing":
-        return f"{where}: field {name!r} is missing"
-    what, got = first["msg"].removeprefix("Value error, "), first.get("input")
-    text = repr(got)
-    shown = text if len(text) <= 40 else text[:37] + "..."
-    return f"{where}: field {name!r}: {what}, got {type(got).__name__} {shown}"
+    raise ResponseValidationError(f"POST /auth/token: invalid field(s) {', '.join(fields)}")
