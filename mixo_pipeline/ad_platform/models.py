@@ -1,7 +1,6 @@
-"""What the ad platform returns, validated once into typed records: one pydantic model per
-response body. Values are checked, never coerced (a budget sent as the string ``"1100"`` is an
-error, not a guess); strings pass through as sent, except NUL, which PostgreSQL cannot store.
-Every error names the page or campaign and the field."""
+"""What the ad platform returns, validated into frozen pydantic records (unknown fields ignored):
+values are checked, never coerced (a budget sent as ``"1100"`` is an error); strings are kept as
+sent, except NUL, which PostgreSQL cannot store. Errors name the page or campaign and the field."""
 
 import math
 from dataclasses import dataclass, field
@@ -14,7 +13,6 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     Strict,
     ValidationError,
@@ -55,11 +53,7 @@ Count = Annotated[int, Strict(), Field(ge=0)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class Campaign(_Record):
+class Campaign(BaseModel, frozen=True):
     """One campaign of a listing page."""
 
     id: Annotated[Text, Field(min_length=1)]
@@ -72,7 +66,7 @@ class Campaign(_Record):
     created_at: Timestamp
 
 
-class _Pagination(_Record):
+class _Pagination(BaseModel, frozen=True):
     page: Count
     limit: Annotated[int, Strict(), Field(ge=1)]
     total: Count
@@ -87,18 +81,18 @@ class CampaignPage(_Pagination):
     fetched_at: datetime
 
 
-class _PageBody(_Record):
+class _PageBody(BaseModel, frozen=True):
     data: list[Campaign]
     pagination: _Pagination
 
 
-class _SyncBody(_Record):
+class _SyncBody(BaseModel, frozen=True):
     success: Literal[True]
     campaign_id: Text | None = None
     synced_at: Timestamp
 
 
-class _TokenBody(_Record):
+class _TokenBody(BaseModel, frozen=True):
     access_token: Annotated[str, Strict(), Field(min_length=1)]
     token_type: Literal["Bearer", "bearer"] = "Bearer"
     # Optional hints: an unusable value means "not given", not a failed login.
