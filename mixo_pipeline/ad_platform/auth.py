@@ -1,7 +1,6 @@
-"""The Bearer token: logged in lazily, refreshed shortly before it expires, one login at a time. The
-lifetime comes from the login response (``issued_at`` + ``expires_in``, the server's clock) when
-that agrees with ours, else from when we asked, which can only err towards refreshing early. It is
-kept as a monotonic deadline, so a wall-clock jump cannot make an expired token look fresh."""
+"""The Bearer token: logged in lazily, one login at a time, refreshed shortly before it expires.
+Its life counts from ``issued_at`` (the server's clock) if that agrees with ours, else from our
+request (erring early), to a monotonic deadline that no wall-clock jump can move."""
 
 import threading
 import time

@@ -8,11 +8,9 @@ from pydantic import Field
 
 
 class ClientSettings(dg.Config, allow_inf_nan=False):
-    """The client's configuration, each field settable as ``AD_PLATFORM_<FIELD>``; defaults follow
-    the contract (10 requests per 60 s per client, ~2 s per sync, 1 h tokens). Durations (``*_s``)
-    are platform seconds, scaled by ``time_scale`` once, in :meth:`in_real_time`; the rate-limit
-    margin covers physical delays (a count that late after its permit moves nothing) and never
-    scales (docs/performance.md)."""
+    """Each field settable as ``AD_PLATFORM_<FIELD>``; defaults follow the contract (10 requests per
+    60 s per client, ~2 s syncs, 1 h tokens). Durations (``*_s``) are platform seconds, scaled once
+    in :meth:`in_real_time`, except the margin, a physical delay (docs/performance.md)."""
 
     page_size: int = Field(10, ge=1, description="Campaigns per page; 10 lists consistently.")
     rate_limit_requests: int = Field(10, ge=1, description="Requests admitted per window.")
@@ -58,8 +56,7 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
 
     @property
     def syncs_in_flight(self) -> int:
-        """``sync_concurrency``, else enough syncs at once to spend a window's permits even if
-        every one hung to its read timeout, plus two (3 under the contract's limits): each is a
-        thread, and a thousand accounts' threads crowd one interpreter (docs/performance.md)."""
+        """``sync_concurrency``, else enough syncs to spend a window's permits if each hung to its
+        read timeout, plus two (3 by contract): no more, each is a thread (docs/performance.md)."""
         needed = self.rate_limit_requests * self.sync_read_timeout_s / self.rate_limit_period_s
         return self.sync_concurrency or math.ceil(needed) + 2
