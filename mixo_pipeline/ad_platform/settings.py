@@ -42,11 +42,8 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
 
     def in_real_time(self) -> Self:
         """These settings with every platform duration converted to real seconds."""
-        scaled = {
-            name: value * self.time_scale
-            for name, value in self
-            if name.endswith("_s") and name != "rate_limit_margin_s"
-        }
+        scaled = {name: value * self.time_scale for name, value in self if name.endswith("_s")}
+        scaled["rate_limit_margin_s"] = self.rate_limit_margin_s  # real seconds, never scaled
         return self.model_copy(update={**scaled, "time_scale": 1.0})
 
     @property
