@@ -8,15 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    Field,
-    Strict,
-    ValidationError,
-)
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, Strict, ValidationError
 
 from mixo_pipeline.ad_platform.errors import ResponseValidationError
 
@@ -24,8 +16,8 @@ from mixo_pipeline.ad_platform.errors import ResponseValidationError
 KNOWN_STATUSES: frozenset[str] = frozenset({"active", "paused", "completed", "archived", "draft"})
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
         raise ValueError("contains a NUL character, which PostgreSQL cannot store")
     return value
 
@@ -48,7 +40,7 @@ def _iso_string(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, Strict(), AfterValidator(_no_nul)]
+Text = Annotated[str, Strict(), BeforeValidator(_no_nul)]
 Count = Annotated[int, Strict(), Field(ge=0)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
 
