@@ -94,8 +94,7 @@ class _TokenBody(BaseModel, frozen=True):
 
 @dataclass(frozen=True)
 class Account:
-    """One client account: ``client_id`` is sent as ``X-Client-ID``, the unit of the platform's
-    rate limit and of the ``ad_accounts`` partitions."""
+    """One account; ``client_id``, sent as ``X-Client-ID``, keys its rate limit and partition."""
 
     client_id: str
     base_url: str
@@ -118,8 +117,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def validate(model: type[M], body: Any, where: str) -> M:
-    """``body`` as ``model``, or a :class:`ResponseValidationError` naming its first problem as
-    ``where, item N (id 'x'): field 'f' <what>, got <value>``."""
+    """``body`` as ``model``, else a :class:`ResponseValidationError` naming its first problem."""
     try:
         return model.model_validate(body)
     except ValidationError as error:

@@ -8,9 +8,8 @@ from pydantic import Field
 
 
 class ClientSettings(dg.Config, allow_inf_nan=False):
-    """Each field settable as ``AD_PLATFORM_<FIELD>``; defaults follow the contract (10 requests per
-    60 s per client, ~2 s syncs, 1 h tokens). Durations (``*_s``) are platform seconds, scaled once
-    in :meth:`in_real_time`, except the margin, a physical delay (docs/performance.md)."""
+    """Each field settable as ``AD_PLATFORM_<FIELD>``, defaulting to the contract's values.
+    Durations (``*_s``) are platform seconds, scaled once in :meth:`in_real_time`."""
 
     page_size: int = Field(10, ge=1, description="Campaigns per page; 10 lists consistently.")
     rate_limit_requests: int = Field(10, ge=1, description="Requests admitted per window.")
