@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, Strict, V
 
 from mixo_pipeline.ad_platform.errors import ResponseValidationError
 
+M = TypeVar("M", bound=BaseModel)
 # Statuses the platform documents or has sent; others are flagged by `campaigns_valid`, not lost.
 KNOWN_STATUSES: frozenset[str] = frozenset({"active", "paused", "completed", "archived", "draft"})
 
@@ -111,9 +112,6 @@ class SyncResult:
     attempts: int
     synced_at: datetime | None = None
     error: str | None = None
-
-
-M = TypeVar("M", bound=BaseModel)
 
 
 def validate(model: type[M], body: Any, where: str) -> M:
