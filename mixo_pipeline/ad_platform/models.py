@@ -71,7 +71,7 @@ class CampaignPage(_Pagination):
 
     campaigns: tuple[Campaign, ...]
     raw: dict[str, Any]
-    fetched_at: datetime
+    fetched_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class _PageBody(BaseModel, frozen=True):
@@ -147,12 +147,7 @@ def parse_campaign_page(body: Any, requested_page: int) -> CampaignPage:
             f"{where}: field 'pagination.page' is {parsed.pagination.page}, "
             f"expected {requested_page}"
         )
-    return CampaignPage(
-        **parsed.pagination.model_dump(),
-        campaigns=tuple(parsed.data),
-        raw=body,
-        fetched_at=datetime.now(UTC),
-    )
+    return CampaignPage(**parsed.pagination.model_dump(), campaigns=parsed.data, raw=body)
 
 
 def parse_sync_response(body: Any, campaign_id: str) -> datetime:
