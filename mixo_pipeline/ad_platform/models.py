@@ -142,10 +142,9 @@ def parse_campaign_page(body: Any, requested_page: int) -> CampaignPage:
     """A ``GET /api/campaigns`` body; ``requested_page`` names it in errors."""
     where = f"campaigns page {requested_page}"
     parsed = validate(_PageBody, body, where)
-    if parsed.pagination.page != requested_page:
+    if (got := parsed.pagination.page) != requested_page:
         raise ResponseValidationError(
-            f"{where}: field 'pagination.page' is {parsed.pagination.page}, "
-            f"expected {requested_page}"
+            f"{where}: field 'pagination.page' is {got}, expected {requested_page}"
         )
     return CampaignPage(**parsed.pagination.model_dump(), campaigns=parsed.data, raw=body)
 
