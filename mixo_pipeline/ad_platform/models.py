@@ -122,8 +122,8 @@ def validate(model: type[M], body: Any, where: str) -> M:
         first = error.errors()[0]
     location = list(first["loc"])
     if location[:1] == ["data"] and len(location) > 1:  # a campaign: [data, index, field...]
-        index, item = location[1], body["data"][location[1]]
-        where = f"{where}, item {index}"
+        item = body["data"][location[1]]
+        where = f"{where}, item {location[1]}"
         if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
             where = f"{where} (id {item['id']!r})"
         location = location[2:]
