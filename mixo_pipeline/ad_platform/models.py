@@ -128,14 +128,13 @@ def validate(model: type[M], body: Any, where: str) -> M:
             where = f"{where} (id {item['id']!r})"
         location = location[2:]
     name = ".".join(map(str, location)) or "body"
+    where = f"{where}: field {name!r}"
     if first["type"] == "missing":
-        raise ResponseValidationError(f"{where}: field {name!r} is missing")
+        raise ResponseValidationError(f"{where} is missing")
     what, got = first["msg"].removeprefix("Value error, "), first.get("input")
     text = repr(got)
     shown = text if len(text) <= 40 else text[:37] + "..."
-    raise ResponseValidationError(
-        f"{where}: field {name!r}: {what}, got {type(got).__name__} {shown}"
-    )
+    raise ResponseValidationError(f"{where}: {what}, got {type(got).__name__} {shown}")
 
 
 def parse_campaign_page(body: Any, requested_page: int) -> CampaignPage:
