@@ -1,6 +1,5 @@
-"""The Bearer token: logged in lazily, one login at a time, refreshed shortly before it expires.
-Its life counts from ``issued_at`` (the server's clock) if that agrees with ours, else from our
-request (erring early), to a monotonic deadline that no wall-clock jump can move."""
+"""The Bearer token: logged in lazily, once at a time, refreshed before a monotonic deadline counted
+from ``issued_at`` if the server's clock agrees with ours, else from our request (erring early)."""
 
 import threading
 import time
