@@ -1,6 +1,5 @@
-"""What the ad platform returns, validated into frozen pydantic records (unknown fields ignored):
-values are checked, never coerced (a budget sent as ``"1100"`` is an error); strings are kept as
-sent, except NUL, which PostgreSQL cannot store. Errors name the page or campaign and the field."""
+"""What the ad platform returns, as frozen pydantic records: values are checked, never coerced (a
+budget of ``"1100"`` is an error); strings are kept as is, except NUL, which PostgreSQL refuses."""
 
 import math
 from dataclasses import dataclass, field

@@ -8,8 +8,7 @@ from pydantic import Field
 
 
 class ClientSettings(dg.Config, allow_inf_nan=False):
-    """Each field settable as ``AD_PLATFORM_<FIELD>``, defaulting to the contract's values.
-    Durations (``*_s``) are platform seconds, scaled once in :meth:`in_real_time`."""
+    """Each field settable as ``AD_PLATFORM_<FIELD>``; durations (``*_s``) are platform seconds."""
 
     page_size: int = Field(10, ge=1, description="Campaigns per page; 10 lists consistently.")
     rate_limit_requests: int = Field(10, ge=1, description="Requests admitted per window.")
