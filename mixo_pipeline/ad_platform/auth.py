@@ -39,8 +39,7 @@ def token_from_response(
 
 
 class TokenCache:
-    """Hands out a fresh token; concurrent callers that find it stale share one login. Refused
-    credentials are remembered: every later caller fails at once instead of asking again."""
+    """Hands out a fresh token, one login shared by callers finding it stale; a refusal is final."""
 
     def __init__(self, login: Callable[[], Token]) -> None:
         self._login = login

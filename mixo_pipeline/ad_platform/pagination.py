@@ -1,5 +1,4 @@
-"""Guards that make following ``has_more`` safe against a listing that contradicts itself
-(the original server answers ``has_more: true`` at any page size but 10, inventing rows)."""
+"""Guards for following ``has_more``: the original server invents rows at any page size but 10."""
 
 import math
 

@@ -51,7 +51,6 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
 
     @property
     def syncs_in_flight(self) -> int:
-        """``sync_concurrency``, else enough syncs to spend a window's permits if each hung to its
-        read timeout, plus two (3 by contract): no more, each is a thread (docs/performance.md)."""
+        """``sync_concurrency``, else enough to spend a window's permits if all hung, plus two."""
         needed = self.rate_limit_requests * self.sync_read_timeout_s / self.rate_limit_period_s
         return self.sync_concurrency or math.ceil(needed) + 2
