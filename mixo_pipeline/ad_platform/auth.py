@@ -1,7 +1,5 @@
-"""The Bearer token: logged in lazily, refreshed shortly before it expires, one login at a time. The
-lifetime comes from the login response (``issued_at`` + ``expires_in``, the server's clock) when
-that agrees with ours, else from when we asked, which can only err towards refreshing early. It is
-kept as a monotonic deadline, so a wall-clock jump cannot make an expired token look fresh."""
+"""The Bearer token: logged in lazily, once at a time, refreshed before a monotonic deadline counted
+from ``issued_at`` if the server's clock agrees with ours, else from our request (erring early)."""
 
 import threading
 import time
@@ -41,8 +39,7 @@ def token_from_response(
 
 
 class TokenCache:
-    """Hands out a fresh token; concurrent callers that find it stale share one login. Refused
-    credentials are remembered: every later caller fails at once instead of asking again."""
+    """Hands out a fresh token, one login shared by callers finding it stale; a refusal is final."""
 
     def __init__(self, login: Callable[[], Token]) -> None:
         self._login = login

@@ -1,8 +1,5 @@
-"""Errors the ad platform client raises. None of their messages carries a secret."""
-
-
 class AdPlatformError(Exception):
-    """Base class of every error the client raises."""
+    """Base of every error the ad platform client raises; no message of theirs carries a secret."""
 
 
 class AuthenticationError(AdPlatformError):

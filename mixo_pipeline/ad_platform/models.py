@@ -1,7 +1,5 @@
-"""What the ad platform returns, validated once into typed records: one pydantic model per
-response body. Values are checked, never coerced (a budget sent as the string ``"1100"`` is an
-error, not a guess); strings pass through as sent, except NUL, which PostgreSQL cannot store.
-Every error names the page or campaign and the field."""
+"""What the ad platform returns, as frozen pydantic records: values are checked, never coerced (a
+budget of ``"1100"`` is an error); strings are kept as is, except NUL, which PostgreSQL refuses."""
 
 import math
 from dataclasses import dataclass, field
@@ -9,25 +7,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    Strict,
-    ValidationError,
-)
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, Strict, ValidationError
 
 from mixo_pipeline.ad_platform.errors import ResponseValidationError
 
+M = TypeVar("M", bound=BaseModel)
 # Statuses the platform documents or has sent; others are flagged by `campaigns_valid`, not lost.
 KNOWN_STATUSES: frozenset[str] = frozenset({"active", "paused", "completed", "archived", "draft"})
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
         raise ValueError("contains a NUL character, which PostgreSQL cannot store")
     return value
 
@@ -50,16 +40,12 @@ def _iso_string(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, Strict(), AfterValidator(_no_nul)]
+Text = Annotated[str, Strict(), BeforeValidator(_no_nul)]
 Count = Annotated[int, Strict(), Field(ge=0)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class Campaign(_Record):
+class Campaign(BaseModel, frozen=True):
     """One campaign of a listing page."""
 
     id: Annotated[Text, Field(min_length=1)]
@@ -72,25 +58,33 @@ class Campaign(_Record):
     created_at: Timestamp
 
 
-class _Pagination(_Record):
+class _Pagination(BaseModel, frozen=True):
     page: Count
     limit: Annotated[int, Strict(), Field(ge=1)]
     total: Count
     has_more: Annotated[bool, Strict()]
 
 
-class _PageBody(_Record):
+class CampaignPage(_Pagination):
+    """One validated page of ``GET /api/campaigns``, with its body kept verbatim."""
+
+    campaigns: tuple[Campaign, ...]
+    raw: dict[str, Any]
+    fetched_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class _PageBody(BaseModel, frozen=True):
     data: list[Campaign]
     pagination: _Pagination
 
 
-class _SyncBody(_Record):
+class _SyncBody(BaseModel, frozen=True):
     success: Literal[True]
     campaign_id: Text | None = None
     synced_at: Timestamp
 
 
-class _TokenBody(_Record):
+class _TokenBody(BaseModel, frozen=True):
     access_token: Annotated[str, Strict(), Field(min_length=1)]
     token_type: Literal["Bearer", "bearer"] = "Bearer"
     # Optional hints: an unusable value means "not given", not a failed login.
@@ -100,26 +94,12 @@ class _TokenBody(_Record):
 
 @dataclass(frozen=True)
 class Account:
-    """One client account: ``client_id`` is sent as ``X-Client-ID``, the unit of the platform's
-    rate limit and of the ``ad_accounts`` partitions."""
+    """One account; ``client_id``, sent as ``X-Client-ID``, keys its rate limit and partition."""
 
     client_id: str
     base_url: str
     email: str
     password: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class CampaignPage:
-    """One validated page of ``GET /api/campaigns``, with its body kept verbatim."""
-
-    page: int
-    limit: int
-    total: int
-    has_more: bool
-    campaigns: tuple[Campaign, ...]
-    raw: dict[str, Any]
-    fetched_at: datetime
 
 
 @dataclass(frozen=True)
@@ -133,32 +113,38 @@ class SyncResult:
     error: str | None = None
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
 def validate(model: type[M], body: Any, where: str) -> M:
-    """``body`` as ``model``, or a :class:`ResponseValidationError` naming where and what."""
+    """``body`` as ``model``, else a :class:`ResponseValidationError` naming its first problem."""
     try:
         return model.model_validate(body)
     except ValidationError as error:
-        raise ResponseValidationError(_describe(error, body, where)) from None
+        first = error.errors()[0]
+    location = list(first["loc"])
+    if location[:1] == ["data"] and len(location) > 1:  # a campaign: [data, index, field...]
+        item = body["data"][location[1]]
+        where = f"{where}, item {location[1]}"
+        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
+            where = f"{where} (id {item['id']!r})"
+        location = location[2:]
+    name = ".".join(map(str, location)) or "body"
+    where = f"{where}: field {name!r}"
+    if first["type"] == "missing":
+        raise ResponseValidationError(f"{where} is missing")
+    what, got = first["msg"].removeprefix("Value error, "), first.get("input")
+    text = repr(got)
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    raise ResponseValidationError(f"{where}: {what}, got {type(got).__name__} {shown}")
 
 
 def parse_campaign_page(body: Any, requested_page: int) -> CampaignPage:
     """A ``GET /api/campaigns`` body; ``requested_page`` names it in errors."""
     where = f"campaigns page {requested_page}"
     parsed = validate(_PageBody, body, where)
-    if parsed.pagination.page != requested_page:
+    if (got := parsed.pagination.page) != requested_page:
         raise ResponseValidationError(
-            f"{where}: field 'pagination.page' is {parsed.pagination.page}, "
-            f"expected {requested_page}"
+            f"{where}: field 'pagination.page' is {got}, expected {requested_page}"
         )
-    return CampaignPage(
-        **parsed.pagination.model_dump(),
-        campaigns=tuple(parsed.data),
-        raw=body,
-        fetched_at=datetime.now(UTC),
-    )
+    return CampaignPage(**parsed.pagination.model_dump(), campaigns=parsed.data, raw=body)
 
 
 def parse_sync_response(body: Any, campaign_id: str) -> datetime:
@@ -178,26 +164,4 @@ def parse_token(body: Any) -> _TokenBody:
         return _TokenBody.model_validate(body)
     except ValidationError as error:
         fields = sorted({".".join(map(str, e["loc"])) or "body" for e in error.errors()})
-        raise ResponseValidationError(
-            f"POST /auth/token: invalid field(s) {', '.join(fields)}"
-        ) from None
-
-
-def _describe(error: ValidationError, body: Any, where: str) -> str:
-    """The first problem, as ``where, item N (id 'x'): field 'f' <what>, got <value>``."""
-    first = error.errors()[0]
-    location = list(first["loc"])
-    if location[:1] == ["data"] and len(location) > 1 and isinstance(location[1], int):
-        index = location[1]
-        item = body["data"][index] if isinstance(body, dict) else None
-        where = f"{where}, item {index}"
-        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
-            where = f"{where} (id {item['id']!r})"
-        location = location[2:]
-    name = ".".join(map(str, location)) or "body"
-    if first["type"] == "missing":
-        return f"{where}: field {name!r} is missing"
-    what, got = first["msg"].removeprefix("Value error, "), first.get("input")
-    text = repr(got)
-    shown = text if len(text) <= 40 else text[:37] + "..."
-    return f"{where}: field {name!r}: {what}, got {type(got).__name__} {shown}"
+    raise ResponseValidationError(f"POST /auth/token: invalid field(s) {', '.join(fields)}")

@@ -8,11 +8,7 @@ from pydantic import Field
 
 
 class ClientSettings(dg.Config, allow_inf_nan=False):
-    """The client's configuration, each field settable as ``AD_PLATFORM_<FIELD>``; defaults follow
-    the contract (10 requests per 60 s per client, ~2 s per sync, 1 h tokens). Durations (``*_s``)
-    are platform seconds, scaled by ``time_scale`` once, in :meth:`in_real_time`; the rate-limit
-    margin covers physical delays (a count that late after its permit moves nothing) and never
-    scales (docs/performance.md)."""
+    """Each field settable as ``AD_PLATFORM_<FIELD>``; durations (``*_s``) are platform seconds."""
 
     page_size: int = Field(10, ge=1, description="Campaigns per page; 10 lists consistently.")
     rate_limit_requests: int = Field(10, ge=1, description="Requests admitted per window.")
@@ -44,11 +40,8 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
 
     def in_real_time(self) -> Self:
         """These settings with every platform duration converted to real seconds."""
-        scaled = {
-            name: value * self.time_scale
-            for name, value in self
-            if name.endswith("_s") and name != "rate_limit_margin_s"
-        }
+        scaled = {name: value * self.time_scale for name, value in self if name.endswith("_s")}
+        scaled["rate_limit_margin_s"] = self.rate_limit_margin_s  # real seconds, never scaled
         return self.model_copy(update={**scaled, "time_scale": 1.0})
 
     @property
@@ -58,8 +51,6 @@ class ClientSettings(dg.Config, allow_inf_nan=False):
 
     @property
     def syncs_in_flight(self) -> int:
-        """``sync_concurrency``, else enough syncs at once to spend a window's permits even if
-        every one hung to its read timeout, plus two (3 under the contract's limits): each is a
-        thread, and a thousand accounts' threads crowd one interpreter (docs/performance.md)."""
+        """``sync_concurrency``, else enough to spend a window's permits if all hung, plus two."""
         needed = self.rate_limit_requests * self.sync_read_timeout_s / self.rate_limit_period_s
         return self.sync_concurrency or math.ceil(needed) + 2
