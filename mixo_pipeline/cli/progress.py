@@ -56,9 +56,8 @@ class RunProgress:
             records = self._instance.get_records_for_run(
                 self._run_id, cursor=self._cursor, of_type=_EVENTS
             )
-            for record in records.records:
-                if (event := record.event_log_entry.dagster_event) is not None:
-                    self._report_event(event)
+            for record in records.records:  # all Dagster events (of_type)
+                self._report_event(record.event_log_entry.get_dagster_event())
             self._cursor = records.cursor  # once reported: a batch cut short is read again
             self._paused = False
         except (sa.exc.DBAPIError, DagsterPostgresException):

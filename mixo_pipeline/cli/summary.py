@@ -72,6 +72,7 @@ class Summary:
 def summarize(
     result: dg.ExecuteInProcessResult, engine: sa.Engine, client_id: str, wall_s: float
 ) -> Summary:
+    """One account's summary of ``result``."""
     synced, total, duplicates = 0, None, 0
     stored = find_cycle(engine, client_id)
     cycles = {
@@ -101,16 +102,9 @@ def summarize(
         (e for e in result.get_asset_check_evaluations() if e.partition == client_id),
         key=lambda e: CHECKS.index(e.check_name),
     )
-    return Summary(
-        run_succeeded=result.success,
-        synced=synced,
-        total=total,
-        duplicates=duplicates,
-        checks_passed=[e.check_name for e in evaluations if e.passed],
-        checks_failed=[f"{e.check_name} ({e.severity.value})" for e in evaluations if not e.passed],
-        wall_s=wall_s,
-        **figures,
-    )
+    passed = [e.check_name for e in evaluations if e.passed]
+    failed = [f"{e.check_name} ({e.severity.value})" for e in evaluations if not e.passed]
+    return Summary(result.success, synced, total, duplicates, passed, failed, wall_s, **figures)
 
 
 def combine(runs: list[list[Summary]], wall_s: float) -> Summary:
