@@ -1,8 +1,6 @@
 """``make run`` / ``make ui`` / ``make dg``: the whole pipeline on one machine, from a checkout.
-Starts what is missing (:mod:`.stack`), syncs every configured account on the instance of
-``dagster.yaml`` (so ``make ui`` shows the run), prints progress and a summary, and exits 0 on a
-complete sync (a failed WARN check included), 1 otherwise, 2 when the stack is misconfigured.
-``--ui`` runs ``dg dev`` on the same stack instead, ``--dg ARGS...`` any other ``dg`` command."""
+Syncs every configured account on the local stack (:mod:`.stack`), printing progress and a summary;
+exits 0 on a complete sync (failed WARN checks included), 1 otherwise, 2 if misconfigured."""
 
 import argparse
 import logging
@@ -30,8 +28,8 @@ from mixo_pipeline.database import (
     REPO_ROOT,
     engine_for,
 )
-from mixo_pipeline.defs.operations.sync_targets import batch_partitions
-from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME, RANGE_END_TAG, RANGE_START_TAG
+from mixo_pipeline.defs.operations.sync_targets import batch_partitions, batch_run_request
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME
 from mixo_pipeline.settings import load_settings
 from mixo_pipeline.storage.schema import raw_campaign_pages
 
@@ -95,9 +93,9 @@ def run_pipeline(stack: Stack, cold: bool = False) -> int:
         keys = instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS.name)
         for batch in batch_partitions(keys, stack.accounts, load_settings().accounts_per_run):
             run_id = str(uuid.uuid4())  # chosen here: progress polls the run's events while it runs
-            one = batch[0] if len(batch) == 1 else None
+            request = batch_run_request(batch, run_id, stack.run_tags)  # as the schedule would
+            one = request.partition_key
             print(f"Run {run_id} · account {one or f'{batch[0]}..{batch[-1]}'} · job {JOB_NAME}")
-            tags = {**stack.run_tags, RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]}
             started = time.monotonic()
             with RunProgress(instance, run_id, engine, one):
                 result = job.execute_in_process(
@@ -105,7 +103,7 @@ def run_pipeline(stack: Stack, cold: bool = False) -> int:
                     partition_key=one,
                     run_id=run_id,
                     raise_on_error=False,
-                    tags=stack.run_tags if one else tags,
+                    tags=request.tags,
                     # Progress comes from RunProgress; Dagster's console shows only errors.
                     run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
                 )

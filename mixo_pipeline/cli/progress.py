@@ -92,8 +92,7 @@ class RunProgress:
             self._line(f"{step}: FAILED")
 
     def _report_database(self) -> None:
-        """What the sync step stored: syncs while it lists, then the listing, then a line per
-        tenth of it synced."""
+        """What the sync step stored: syncs while it lists, the listing, then each tenth synced."""
         if self._client_id is None:
             return
         cycle = find_cycle(self._engine, self._client_id)

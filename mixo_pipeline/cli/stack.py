@@ -1,6 +1,5 @@
 """The local stack behind ``make run`` and ``make ui``: database, Dagster instance, ad platform,
-set through the environment variables a deployment uses, so that child processes (``dg dev``'s
-webserver, daemon and run workers) share it; what is not configured is started here."""
+set through a deployment's environment variables so that child processes (``dg dev``) share it."""
 
 import os
 import signal
@@ -127,9 +126,8 @@ def accounts_line(path: Path, configs: list[AccountConfig], api_url: str) -> str
 
 @contextmanager
 def local_stack(time_scale: float | None, accounts: int | None = None) -> Iterator[Stack]:
-    """Start what is missing (database, mock API), export the environment, prepare the instance
-    and print what the stack uses; stop it on any exit but SIGKILL (SIGTERM acts as Ctrl-C).
-    ``time_scale`` sets the client's pace whichever API it calls, and the mock's."""
+    """Start what is missing (database, mock API), prepare the instance, print what is used; stop
+    on any exit but SIGKILL. ``time_scale`` sets the client's pace whichever API it calls."""
     scale = DEFAULT_TIME_SCALE if time_scale is None else time_scale
     with ExitStack() as cleanup:
         # SIGINT too: started in the background it is ignored, and dg dev would inherit that.
