@@ -97,7 +97,6 @@ class RunProgress:
             return
         cycle = find_cycle(self._engine, self._client_id)
         if not self._listed and (cycle is None or cycle.run_id != self._run_id):
-            # The listing is not stored yet, but its pages' syncs already run.
             synced = succeeded_in_run(self._engine, self._client_id, self._run_id)
             if synced // _LISTING_STEP > max(self._last_synced, 0) // _LISTING_STEP:
                 self._last_synced = synced
