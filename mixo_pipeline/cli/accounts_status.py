@@ -1,6 +1,5 @@
-"""Each ad account's sync status from the command line, as the UI's partition view shows it:
-one line per account; ``--failed-and-missing`` prints ``client_3,client_7,...`` (what a backfill's
-``--partitions`` takes); ``--launch-commands`` a ``dg launch`` per batch (no daemon needed).
+"""Each ad account's sync status, as the UI's partition view shows it: a line per account, or the
+accounts to recover for a backfill's ``--partitions``, or as ``dg launch`` commands (no daemon).
 It reads the instance of ``DAGSTER_HOME``, else the one ``make run`` and ``make ui`` share."""
 
 import argparse
@@ -17,7 +16,7 @@ from mixo_pipeline.settings import load_settings
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mixo_pipeline.cli.accounts_status", description=__doc__.split("\n\n")[0]
+        prog="python -m mixo_pipeline.cli.accounts_status", description=__doc__
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
@@ -32,7 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     with dg.DagsterInstance.get() as instance:
         keys = list(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS.name))
         health = account_health(instance, keys)
-
     to_recover = [key for key in keys if health[key] in UNHEALTHY]
     if args.failed_and_missing:
         print(",".join(to_recover))

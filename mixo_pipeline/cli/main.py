@@ -1,9 +1,6 @@
 """``make run`` / ``make ui`` / ``make dg``: the whole pipeline on one machine, from a checkout.
-Starts what is missing (:mod:`.stack`), runs the sync job for every configured account on the
-instance of ``dagster.yaml`` (so ``make ui`` shows the run), prints progress and a one-line summary,
-and exits 0 on a complete sync (a failed WARN check included), 1 otherwise, 2 when the stack is
-misconfigured. ``--ui`` runs ``dg dev`` on the same stack instead, ``--dg ARGS...`` any other ``dg``
-command. ``--accounts N`` gives the mock N accounts and syncs them."""
+Syncs every configured account on the local stack (:mod:`.stack`), printing progress and a summary;
+exits 0 on a complete sync (failed WARN checks included), 1 otherwise, 2 if misconfigured."""
 
 import argparse
 import logging
@@ -31,8 +28,8 @@ from mixo_pipeline.database import (
     REPO_ROOT,
     engine_for,
 )
-from mixo_pipeline.defs.operations.sync_targets import batch_partitions
-from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME, RANGE_END_TAG, RANGE_START_TAG
+from mixo_pipeline.defs.operations.sync_targets import batch_partitions, batch_run_request
+from mixo_pipeline.names import ACCOUNTS_PARTITIONS, JOB_NAME
 from mixo_pipeline.settings import load_settings
 from mixo_pipeline.storage.schema import raw_campaign_pages
 
@@ -65,8 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @contextmanager
 def client_log_to_file() -> Iterator[Path]:
-    """Send the client's per-request lines to a file: here they would bury the progress lines
-    (in the code location they reach the run's captured stderr). Totals are in the summary."""
+    """Send the client's per-request lines to a file: here they would bury the progress lines."""
     path = MIXO_HOME / "logs" / "ad_platform_client.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -85,18 +81,9 @@ def client_log_to_file() -> Iterator[Path]:
         client_log.propagate = propagate
 
 
-def first_page_s(engine: sa.Engine, run_id: str) -> float | None:
-    """Seconds from this process's start to the platform's first page for the run, if it listed."""
-    pages = raw_campaign_pages.c
-    with engine.connect() as conn:
-        first = conn.scalar(sa.select(sa.func.min(pages.fetched_at)).where(pages.run_id == run_id))
-    return None if first is None else first.timestamp() - psutil.Process().create_time()
-
-
 def run_pipeline(stack: Stack, cold: bool = False) -> int:
-    """Materialize the job for the stack's accounts, a run per batch of consecutive partitions
-    (``MIXO_ACCOUNTS_PER_RUN``), one after another; return the process exit status."""
-    # Imported once the environment is set: the resource bindings read it at load time.
+    """Run the job for the stack's accounts, a run per batch (``MIXO_ACCOUNTS_PER_RUN``), one
+    after another; return the exit status. Imported late: the resources read the environment."""
     from mixo_pipeline.definitions import defs
 
     job = defs().resolve_job_def(JOB_NAME)
@@ -106,9 +93,9 @@ def run_pipeline(stack: Stack, cold: bool = False) -> int:
         keys = instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS.name)
         for batch in batch_partitions(keys, stack.accounts, load_settings().accounts_per_run):
             run_id = str(uuid.uuid4())  # chosen here: progress polls the run's events while it runs
-            one = batch[0] if len(batch) == 1 else None
+            request = batch_run_request(batch, run_id, stack.run_tags)  # as the schedule would
+            one = request.partition_key
             print(f"Run {run_id} · account {one or f'{batch[0]}..{batch[-1]}'} · job {JOB_NAME}")
-            tags = {**stack.run_tags, RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]}
             started = time.monotonic()
             with RunProgress(instance, run_id, engine, one):
                 result = job.execute_in_process(
@@ -116,12 +103,17 @@ def run_pipeline(stack: Stack, cold: bool = False) -> int:
                     partition_key=one,
                     run_id=run_id,
                     raise_on_error=False,
-                    tags=stack.run_tags if one else tags,
+                    tags=request.tags,
                     # Progress comes from RunProgress; Dagster's console shows only errors.
                     run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
                 )
             runs.append((batch, result, time.monotonic() - started))
-    if (start_up := first_page_s(engine, runs[0][1].run_id)) is not None:
+    pages = raw_campaign_pages.c
+    first_page = sa.select(sa.func.min(pages.fetched_at)).where(pages.run_id == runs[0][1].run_id)
+    with engine.connect() as conn:
+        first = conn.scalar(first_page)
+    if first is not None:  # seconds from this process's start
+        start_up = first.timestamp() - psutil.Process().create_time()
         initdb = " (cold start: the embedded PostgreSQL was created first)" if cold else ""
         print(f"Start-up: the platform's first page arrived {start_up:.1f} s after launch{initdb}")
     summaries = []

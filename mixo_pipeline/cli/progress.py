@@ -1,6 +1,5 @@
-"""Progress lines for ``make run``: while the run executes in the main thread, a background
-thread polls what the instance recorded (steps, materializations, check evaluations) and, while
-the sync step works, the tables it checkpoints into: every line is a fact one could verify."""
+"""Progress lines for ``make run``, each a fact read back from the instance's events and the
+tables the sync step checkpoints into, by a thread polling while the run executes."""
 
 import threading
 import time
@@ -57,9 +56,8 @@ class RunProgress:
             records = self._instance.get_records_for_run(
                 self._run_id, cursor=self._cursor, of_type=_EVENTS
             )
-            for record in records.records:
-                if (event := record.event_log_entry.dagster_event) is not None:
-                    self._report_event(event)
+            for record in records.records:  # all Dagster events (of_type)
+                self._report_event(record.event_log_entry.get_dagster_event())
             self._cursor = records.cursor  # once reported: a batch cut short is read again
             self._paused = False
         except (sa.exc.DBAPIError, DagsterPostgresException):
@@ -94,13 +92,11 @@ class RunProgress:
             self._line(f"{step}: FAILED")
 
     def _report_database(self) -> None:
-        """What the sync step stored so far: syncs while it lists, the listing once complete,
-        then the checkpointed syncs, a line per tenth of the listing."""
+        """What the sync step stored: syncs while it lists, the listing, then each tenth synced."""
         if self._client_id is None:
             return
         cycle = find_cycle(self._engine, self._client_id)
         if not self._listed and (cycle is None or cycle.run_id != self._run_id):
-            # This run's listing is not stored yet, but its pages' syncs already run: count them.
             synced = succeeded_in_run(self._engine, self._client_id, self._run_id)
             if synced // _LISTING_STEP > max(self._last_synced, 0) // _LISTING_STEP:
                 self._last_synced = synced

@@ -1,8 +1,5 @@
 """The local stack behind ``make run`` and ``make ui``: database, Dagster instance, ad platform,
-configured through environment variables as a deployment is, so child processes (``dg dev``'s
-webserver, daemon and run workers) see the same stack: ``DATABASE_URL`` (else the embedded
-PostgreSQL), ``DAGSTER_HOME``, ``DAGSTER_PG_URL``, ``MIXO_DAGSTER_DIR``, ``MIXO_DAGSTER_LOGS_DIR``
-and ``AD_PLATFORM_*`` (else the mock API, started here)."""
+set through a deployment's environment variables so that child processes (``dg dev``) share it."""
 
 import os
 import signal
@@ -47,15 +44,13 @@ class Stack:
 
 
 def prepare_instance(instance: dg.DagsterInstance) -> None:
-    """Fail the STARTED runs of launchers that died (the daemon's run monitoring cannot see
-    in-process runs); set the API pool's limit before any step does."""
+    """Fail the STARTED runs of dead launchers (run monitoring cannot see in-process runs); set
+    the API pool's limit before any step does: two steps creating it at once collide."""
     for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         owner, _, pid = run.tags.get(LAUNCHER_TAG, "").rpartition(":")
         if owner == socket.gethostname() and not psutil.pid_exists(int(pid)):
             instance.report_run_failed(run, f"The launcher that ran it (pid {pid}) is gone")
             print(f"Run {run.run_id} marked failed: its launcher (pid {pid}) is gone")
-    # A step creates its pool's limit row on its first claim, and two doing so at once on a
-    # fresh instance collide on its unique key: created here instead, the loser re-reading.
     if instance.global_op_concurrency_default_limit and not _has_pool_limit(instance):
         try:
             instance.event_log_storage.initialize_concurrency_limit_to_default(API_POOL)
@@ -79,9 +74,7 @@ def _has_pool_limit(instance: dg.DagsterInstance) -> bool:
 
 
 def _start_mock(cleanup: ExitStack, time_scale: float, accounts: int | None) -> str:
-    """Start the mock with its own documented test account (credentials live in mock_api, never
-    here) and ``accounts`` generated ones; return how the banner describes it: the platform's
-    documented limits, scaled."""
+    """Start the mock with its test account and ``accounts`` generated ones; return its banner."""
     from mock_api import MockConfig, MockProcess
     from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
@@ -103,9 +96,8 @@ def _start_mock(cleanup: ExitStack, time_scale: float, accounts: int | None) -> 
 
 
 def write_accounts_file(cleanup: ExitStack, url: str, count: int) -> None:
-    """Point ``MIXO_ACCOUNTS_FILE`` (here and in child processes) at a file listing the mock's
-    ``client_1..client_<count>`` at ``url``, their passwords in the variables it names. One file
-    per launcher, removed at exit: it names a mock that dies with this process."""
+    """Point ``MIXO_ACCOUNTS_FILE`` at a new file listing the mock's ``client_1..client_<count>``
+    at ``url``; one per launcher, removed at exit, as the mock dies with this process."""
     from mock_api.accounts import generated_account
 
     entries = []
@@ -125,8 +117,7 @@ def write_accounts_file(cleanup: ExitStack, url: str, count: int) -> None:
 
 
 def accounts_line(path: Path, configs: list[AccountConfig], api_url: str) -> str:
-    """The banner's line for an accounts file, naming each ``base_url`` that is not the stack's
-    platform: those accounts' requests would go there, at this stack's client time scale."""
+    """The banner's line for an accounts file, naming each ``base_url`` not the stack's platform."""
     line = f"Accounts: {len(configs)} from {path} ({FILE_VARIABLE})"
     if foreign := sorted({config.base_url for config in configs} - {api_url.rstrip("/")}):
         line += f" · base_url {', '.join(foreign)} is NOT this stack's platform ({api_url})"
@@ -135,12 +126,8 @@ def accounts_line(path: Path, configs: list[AccountConfig], api_url: str) -> str
 
 @contextmanager
 def local_stack(time_scale: float | None, accounts: int | None = None) -> Iterator[Stack]:
-    """Start what is missing (database, mock API), export the environment, prepare the instance
-    and print what the stack uses; stop it on any exit but SIGKILL (SIGTERM acts as Ctrl-C; the
-    server stops in the wheel's ``atexit`` hook). A ``time_scale`` given sets the client's pace
-    whichever API it calls; the mock's is it or ``DEFAULT_TIME_SCALE``. ``accounts`` adds that
-    many to the mock and points the accounts file at them. The rate-limit budget is the default
-    (PostgreSQL), the path of the daemon's runs too."""
+    """Start what is missing (database, mock API), prepare the instance, print what is used; stop
+    on any exit but SIGKILL. ``time_scale`` sets the client's pace whichever API it calls."""
     scale = DEFAULT_TIME_SCALE if time_scale is None else time_scale
     with ExitStack() as cleanup:
         # SIGINT too: started in the background it is ignored, and dg dev would inherit that.

@@ -1,6 +1,5 @@
-"""The one-line verdict ``make run`` ends with; nothing is estimated: campaign counts come from
-PostgreSQL through the checks' queries, request figures from the client stats the sync records
-record as metadata, check verdicts from the run's check evaluations."""
+"""The one-line verdict ``make run`` ends with, read back rather than estimated: from PostgreSQL
+(the checks' queries), the sync records' metadata and the run's check evaluations."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +32,7 @@ class Summary:
 
     @property
     def verdict(self) -> str:
-        """``failed`` (the run failed), ``incomplete`` (a campaign or a check short, or an ERROR
-        check failed), ``complete with warnings`` (only WARN checks failed) or ``complete``."""
+        """``incomplete`` when a campaign or a check is short or an ERROR check failed."""
         if not self.run_succeeded:
             return "failed"
         errors = [name for name in self.checks_failed if not name.endswith(WARN)]
@@ -74,6 +72,7 @@ class Summary:
 def summarize(
     result: dg.ExecuteInProcessResult, engine: sa.Engine, client_id: str, wall_s: float
 ) -> Summary:
+    """One account's summary of ``result``."""
     synced, total, duplicates = 0, None, 0
     stored = find_cycle(engine, client_id)
     cycles = {
@@ -81,27 +80,31 @@ def summarize(
         for event in result.get_asset_materialization_events()
         if event.materialization.asset_key == RAW_PAGES and event.partition == client_id
     }
-    # Only a listing this run stored, or of the cycle it listed in or joined, counts: an older
-    # one left in place is not this run's work.
+    # Only a listing of this run or of a cycle it joined counts: an older one is not its work.
     if stored is not None and (stored.run_id == result.run_id or stored.cycle_id in cycles):
         complete = quality.completeness(engine, client_id)
         unique = quality.uniqueness(engine, client_id)
         synced, total = complete.synced, complete.total
         duplicates = len(unique.table_duplicates) + len(unique.raw_duplicates)
+    figures: dict[str, Any] = dict.fromkeys(("requests", "rate_limited", "retried", "floor_s"))
+    for event in result.get_asset_materialization_events():  # the client's figures, if recorded
+        if event.materialization.asset_key == SYNC_RECORDS and event.partition == client_id:
+            recorded = {key: entry.value for key, entry in event.materialization.metadata.items()}
+            requests = [n for key, n in recorded.items() if key.startswith(API_REQUESTS)]
+            figures = {
+                "requests": int(sum(requests)),
+                "rate_limited": int(recorded["rate_limited_429"]),
+                "retried": int(recorded["retries"]),
+                "floor_s": recorded["rate_limit_floor_s"],
+            }
+            break
     evaluations = sorted(
         (e for e in result.get_asset_check_evaluations() if e.partition == client_id),
         key=lambda e: CHECKS.index(e.check_name),
     )
-    return Summary(
-        run_succeeded=result.success,
-        synced=synced,
-        total=total,
-        duplicates=duplicates,
-        checks_passed=[e.check_name for e in evaluations if e.passed],
-        checks_failed=[f"{e.check_name} ({e.severity.value})" for e in evaluations if not e.passed],
-        wall_s=wall_s,
-        **_request_figures(result, client_id),
-    )
+    passed = [e.check_name for e in evaluations if e.passed]
+    failed = [f"{e.check_name} ({e.severity.value})" for e in evaluations if not e.passed]
+    return Summary(result.success, synced, total, duplicates, passed, failed, wall_s, **figures)
 
 
 def combine(runs: list[list[Summary]], wall_s: float) -> Summary:
@@ -123,19 +126,3 @@ def combine(runs: list[list[Summary]], wall_s: float) -> Summary:
         accounts=len(every),
         **{name: summed([getattr(s, name) for s in every]) for name in figures},
     )
-
-
-def _request_figures(result: dg.ExecuteInProcessResult, client_id: str) -> dict[str, Any]:
-    """Requests, 429s, retries and the rate-limit floor the sync records recorded (the client's
-    figures for the listing and the syncs); all None when they recorded nothing (step failed)."""
-    for event in result.get_asset_materialization_events():
-        if event.materialization.asset_key == SYNC_RECORDS and event.partition == client_id:
-            figures = {key: entry.value for key, entry in event.materialization.metadata.items()}
-            requests = [n for key, n in figures.items() if key.startswith(API_REQUESTS)]
-            return {
-                "requests": int(sum(requests)),
-                "rate_limited": int(figures["rate_limited_429"]),
-                "retried": int(figures["retries"]),
-                "floor_s": figures["rate_limit_floor_s"],
-            }
-    return dict.fromkeys(("requests", "rate_limited", "retried", "floor_s"))
