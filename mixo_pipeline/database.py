@@ -1,5 +1,5 @@
-"""The project's PostgreSQL: ``DATABASE_URL``'s, or an embedded one (data in ``.mixo/``). Every
-URL here names its driver: SQLAlchemy maps a bare one to psycopg 3, dagster-postgres uses psycopg2."""
+"""The project's PostgreSQL: ``DATABASE_URL``'s, or an embedded one (data in ``.mixo/``). Every URL
+here names its driver: SQLAlchemy maps a bare one to psycopg 3, dagster-postgres uses psycopg2."""
 
 import os
 import re

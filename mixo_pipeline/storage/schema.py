@@ -1,6 +1,5 @@
-"""The ad platform assets' three tables (SQLAlchemy Core), keyed by ``client_id`` first: one ad
-account is one Dagster partition, every write is scoped to one account in one transaction, and no
-data lives on a worker's disk. Each table's comment is also its asset's description."""
+"""The ad platform assets' tables (SQLAlchemy Core), keyed by ``client_id`` first: one account is
+one Dagster partition. Each table's comment is also its asset's description."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
