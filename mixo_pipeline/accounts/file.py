@@ -1,6 +1,5 @@
-"""The accounts file (``MIXO_ACCOUNTS_FILE``, format in ``accounts.example.yaml``): which ad
-accounts the pipeline syncs and how each logs in, naming each password's variable, never a
-password. Every error names the file, the entry and the field, and never echoes a value."""
+"""The accounts file (``MIXO_ACCOUNTS_FILE``, format in ``accounts.example.yaml``), naming each
+password's variable, never a password. Errors name file, entry and field, never echo a value."""
 
 import os
 from collections.abc import Callable

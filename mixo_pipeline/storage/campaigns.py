@@ -42,10 +42,9 @@ class Merged:
 def merge_campaigns(
     engine: sa.Engine, client_id: str, cycle: Cycle | None = None, history_days: float = 400
 ) -> Merged:
-    """In one transaction: upsert the synced campaigns of ``cycle`` (the step's listing, even if
-    another run stored a newer one since; default: the stored one), snapshot them in
-    ``campaign_history`` (pruned to ``history_days``) and soft-delete the unlisted ones. A listed
-    campaign whose sync failed keeps its row; a reappearing one has ``removed_at`` cleared."""
+    """In one transaction: upsert the synced campaigns of ``cycle`` (the step's listing, even if a
+    newer one was stored since; default: the stored one), snapshot them in ``campaign_history``
+    (pruned to ``history_days``) and soft-delete the unlisted ones (a failed sync keeps its row)."""
     cycle = cycle or load_cycle(engine, client_id)
     listed = cycle.campaigns()
     synced_at = successful_syncs(engine, client_id, cycle.cycle_id)

@@ -47,9 +47,8 @@ class IncompleteSyncError(RuntimeError):
 def list_account(
     engine: sa.Engine, client: AdPlatformClient, choice: CycleChoice, run_id: str, *, sync: bool
 ) -> tuple[Cycle, SyncOutcome | None]:
-    """List the account, storing the pages in the chosen cycle once the listing is complete; with
-    ``sync``, each page's campaigns are synced as it arrives, so the rate budget is not idle while
-    a page is slow. A choice to join another run's listing syncs what it lacks instead."""
+    """List the account (or join the chosen listing), storing the pages in the chosen cycle once
+    complete; with ``sync``, each page's campaigns sync as it arrives (no idle budget meanwhile)."""
     cycle_id, client_id = choice.cycle_id, client.account.client_id
     if choice.listing is not None:
         todo = [campaign.id for campaign in choice.listing.campaigns()]
