@@ -1,5 +1,4 @@
-"""The SQL behind the asset checks: completeness, uniqueness and validity of one account's data,
-read from PostgreSQL (never the step's output), so a check judges what users query."""
+"""The checks' SQL, run on PostgreSQL (not the step's output): checks judge what users query."""
 
 from collections import Counter
 from dataclasses import dataclass
