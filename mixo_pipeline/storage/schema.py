@@ -6,7 +6,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = sa.MetaData()
 
-_SCHEMA_LOCK_KEY = 7_202_611_004  # arbitrary: the advisory lock letting workers create it at once
+_SCHEMA_LOCK_KEY = 7_202_611_004  # arbitrary lock key: lets many workers create the schema at once
 _CYCLE = "Sync cycle (id of the run that started it)."
 
 raw_campaign_pages = sa.Table(
