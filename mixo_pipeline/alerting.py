@@ -1,7 +1,6 @@
-"""Data-quality alerts: a Slack incoming-webhook message saying what on-call needs without opening
-anything else (``text`` to notify, ``blocks`` to lay out; Mattermost, Rocket.Chat and Discord's
-``/slack`` accept it too), and the resource posting it. The URL is a bearer secret (anyone holding
-it can post): it is bound with ``dg.EnvVar`` and errors say what went wrong, never where."""
+"""Data-quality alerts: a Slack incoming-webhook message (Mattermost, Rocket.Chat and Discord's
+``/slack`` accept it too) saying what on-call needs without opening anything else, and the resource
+posting it. The URL is a secret: bound with ``dg.EnvVar``; errors say what went wrong, not where."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field

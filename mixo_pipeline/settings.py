@@ -1,7 +1,6 @@
 """The deployment's non-secret settings, read from the environment in one place: ``MIXO_<FIELD>``
-sets a field of :class:`Settings`, ``AD_PLATFORM_<FIELD>`` one of the client's ``ClientSettings``.
-Secrets are bound with ``dg.EnvVar`` instead, so they are read on the worker at run time and never
-shown in the UI. docs/configuration.md lists every variable."""
+sets a field of :class:`Settings`, ``AD_PLATFORM_<FIELD>`` one of ``ClientSettings``; what each
+means is in docs/configuration.md. Secrets are bound with ``dg.EnvVar``, never shown in the UI."""
 
 import os
 from pathlib import Path
@@ -23,39 +22,18 @@ class Settings(BaseSettings):
         env_prefix=PREFIX, env_ignore_empty=True, extra="ignore", frozen=True, allow_inf_nan=False
     )
 
-    accounts_file: Path | None = Field(
-        None, description="YAML file of accounts; unset: the single AD_PLATFORM_* account."
-    )
-    client_id: str = Field(
-        "default",
-        min_length=1,
-        validation_alias="AD_PLATFORM_CLIENT_ID",
-        description="Client id of the single account when no accounts file is set.",
-    )
-    sync_cron: str = Field("0 * * * *", description="Cron of the sync schedule, in UTC.")
-    freshness_intervals: float = Field(
-        3.0, gt=1, description="campaigns fails freshness after this many schedule intervals."
-    )
-    accounts_per_run: int = Field(50, ge=1, description="Most accounts one run syncs.")
-    accounts_started_per_s: float = Field(
-        20.0, gt=0, description="Accounts a run starts per platform second, not all at once."
-    )
-    cycle_resume_max_age_s: float | None = Field(
-        None, ge=0, description="Resume unfinished cycles younger than this (default: an interval)."
-    )
-    recovery_max_partitions: int = Field(
-        100, ge=1, description="Most accounts the recovery sensor has queued or running."
-    )
-    recovery_backoff_s: float = Field(
-        300.0, gt=0, description="Wait before recovering an account again; doubles per attempt."
-    )
-    health_timeout_s: float = Field(3.0, gt=0, description="Timeout of the sensor's /health probe.")
-    history_retention_days: float = Field(
-        400.0, gt=0, description="Days of campaign_history kept (by synced_at): 13 months."
-    )
-    dagster_ui_url: str = Field(
-        "http://localhost:3000", description="Base URL of the Dagster UI, for links in alerts."
-    )
+    accounts_file: Path | None = None  # unset: the single AD_PLATFORM_* account
+    client_id: str = Field("default", min_length=1, validation_alias="AD_PLATFORM_CLIENT_ID")
+    sync_cron: str = "0 * * * *"  # UTC
+    freshness_intervals: float = Field(3.0, gt=1)
+    accounts_per_run: int = Field(50, ge=1)
+    accounts_started_per_s: float = Field(20.0, gt=0)
+    cycle_resume_max_age_s: float | None = Field(None, ge=0)  # default: one schedule interval
+    recovery_max_partitions: int = Field(100, ge=1)
+    recovery_backoff_s: float = Field(300.0, gt=0)
+    health_timeout_s: float = Field(3.0, gt=0)
+    history_retention_days: float = Field(400.0, gt=0)
+    dagster_ui_url: str = "http://localhost:3000"
     client: ClientSettings = Field(default_factory=ClientSettings)
 
     @model_validator(mode="before")

@@ -1,7 +1,5 @@
-"""The accounts file (``MIXO_ACCOUNTS_FILE``, format in ``accounts.example.yaml``): which ad
-accounts the pipeline syncs and how each one logs in. It names each password's variable, never a
-password, so it can be committed. Without a file the one account is the ``ad_platform``
-resource's. Every error names the file, the entry and the field, and never echoes a value."""
+"""The accounts file (``MIXO_ACCOUNTS_FILE``, format in ``accounts.example.yaml``), naming each
+password's variable, never a password. Errors name file, entry and field, never echo a value."""
 
 import os
 from collections.abc import Callable
@@ -24,8 +22,7 @@ class AccountsConfigError(ValueError):
 
 
 class AccountError(LookupError):
-    """A partition's account is not configured (retired, or a typo) or its password variable is
-    unset; the message says which, naming the variable, never a value."""
+    """A partition's account is not configured or its password variable is unset (says which)."""
 
 
 def _http_url(value: str) -> str:
@@ -85,8 +82,7 @@ class AccountsFile(_Strict):
 
 def load_account_configs(path: Path | None = None) -> list[AccountConfig]:
     """Every account of ``path`` (default ``MIXO_ACCOUNTS_FILE``) in file order; ``[]`` without a
-    file. A configured file that is missing or invalid is an error, never ``[]``: syncing nothing,
-    or retiring every partition, because of a typo would be worse than failing loudly."""
+    file. A missing or invalid file is an error, never ``[]``: that would retire every partition."""
     path = path or load_settings().accounts_file
     if path is None:
         return []
@@ -134,9 +130,8 @@ def configured_base_urls(default: Account) -> dict[str, str]:
 
 
 def account_resolver(default: Account) -> Callable[[str], Account]:
-    """A function from partition (client id) to its account, password included. ``default`` is
-    the only account without a file; with one the file is the whole truth. The file is read once,
-    here; each password is read from the environment when its account is resolved."""
+    """Partition (client id) -> account, password included: ``default`` without a file, else the
+    file's (read once, here); each password is read when its account is resolved."""
     path = load_settings().accounts_file
     configs = {config.client_id: config for config in load_account_configs(path)} if path else {}
 

@@ -18,8 +18,7 @@ _UPSERT = _insert.on_conflict_do_update(
         for column in campaigns.columns
         if column.name not in ("client_id", "id", "first_seen_at")
     },
-    # A row never goes back in time: two runs overlapping on an account sync its campaigns at
-    # interleaved moments, and the later merge may carry the older sync.
+    # Never back in time: of two overlapping runs, the later merge may carry the older sync.
     where=_insert.excluded.synced_at >= campaigns.c.synced_at,
 ).returning(sa.literal_column("xmax = 0", sa.Boolean))
 _SNAPSHOT = insert(campaign_history).on_conflict_do_nothing()  # once per campaign and cycle
@@ -43,11 +42,9 @@ class Merged:
 def merge_campaigns(
     engine: sa.Engine, client_id: str, cycle: Cycle | None = None, history_days: float = 400
 ) -> Merged:
-    """Upsert the cycle's synced campaigns, snapshot their figures in ``campaign_history``
-    (pruned to ``history_days``) and soft-delete the unlisted ones in one transaction (an error
-    leaves the tables as they were). ``cycle``: the listing the step stored, even if another run
-    stored a newer one since (default: the stored one, validated first). A listed campaign whose
-    sync failed keeps its row; a reappearing one has ``removed_at`` cleared."""
+    """In one transaction: upsert the synced campaigns of ``cycle`` (the step's listing, even if a
+    newer one was stored since; default: the stored one), snapshot them in ``campaign_history``
+    (pruned to ``history_days``) and soft-delete the unlisted ones (a failed sync keeps its row)."""
     cycle = cycle or load_cycle(engine, client_id)
     listed = cycle.campaigns()
     synced_at = successful_syncs(engine, client_id, cycle.cycle_id)
@@ -59,14 +56,12 @@ def merge_campaigns(
         if c.id in synced_at
     ]
     live = sa.and_(campaigns.c.client_id == client_id, campaigns.c.removed_at.is_(None))
+    h = campaign_history.c
+    old = sa.and_(h.client_id == client_id, h.synced_at < now - timedelta(days=history_days))
     with engine.begin() as conn:
         flags = conn.execute(_UPSERT, rows).scalars().all() if rows else []
         if rows:
             conn.execute(_SNAPSHOT, [{"campaign_id": r["id"], **r} for r in rows])
-        old = sa.and_(
-            campaign_history.c.client_id == client_id,
-            campaign_history.c.synced_at < now - timedelta(days=history_days),
-        )
         conn.execute(sa.delete(campaign_history).where(old))
         removed = conn.execute(
             sa.update(campaigns)
@@ -89,8 +84,7 @@ def merge_campaigns(
 
 
 def preview(engine: sa.Engine, client_id: str, limit: int = 10) -> list[sa.RowMapping]:
-    """The account's first live rows for the asset's metadata, in campaign-number order
-    (campaign_2 before campaign_10)."""
+    """The account's first live rows, in campaign-number order (campaign_2 before campaign_10)."""
     c = campaigns.c
     query = (
         sa.select(*(c[name] for name in PREVIEW))

@@ -1,5 +1,4 @@
-"""The SQL behind the asset checks: completeness, uniqueness and validity of one account's data,
-read from PostgreSQL (never the step's output), so a check judges what users query."""
+"""The checks' SQL, run on PostgreSQL (not the step's output): checks judge what users query."""
 
 from collections import Counter
 from dataclasses import dataclass
@@ -30,8 +29,7 @@ class Completeness:
 
 def completeness(engine: sa.Engine, client_id: str, cycle: Cycle | None = None) -> Completeness:
     """Live rows holding ``cycle``'s sync of each listed campaign (default: the stored listing's),
-    against the ``total`` the API reported. A row counts if the cycle wrote it, or if an
-    overlapping run wrote a sync at least as recent over it since; an older row does not."""
+    against the API's ``total``; a row overwritten since by another run's as recent sync counts."""
     cycle = cycle or load_cycle(engine, client_id)
     c, r = campaigns.c, campaign_sync_records.c
     at_least_as_recent = c.synced_at >= sa.func.coalesce(r.synced_at, r.recorded_at)

@@ -18,19 +18,17 @@ class NoCycleError(LookupError):
 
 @dataclass(frozen=True)
 class Cycle:
-    """An account's stored listing: the cycle it belongs to (named after the run that started
-    it), the run that fetched it, the ``total`` the API reported and each (page number, body)."""
+    """An account's stored listing: its cycle, the run that fetched it, the API's ``total`` and
+    each (page number, body); ``validated``: its campaigns, when this process listed them."""
 
     cycle_id: str
     run_id: str
     total: int
     pages: tuple[tuple[int, Any], ...]
     validated: tuple[Campaign, ...] | None = field(default=None, repr=False, compare=False)
-    """The campaigns as the client validated them, when this process listed the pages."""
 
     def listed_ids(self) -> list[str]:
-        """Every id listed, in order, repeats kept; malformed items skipped (the checks count
-        ids; :meth:`campaigns` judges the data)."""
+        """Every id listed, in order, repeats kept; malformed items skipped (checks count ids)."""
         bodies = [body for _, body in self.pages if isinstance(body, dict)]
         pages = [body["data"] for body in bodies if isinstance(body.get("data"), list)]
         items = [item for page in pages for item in page if isinstance(item, dict)]
@@ -49,9 +47,8 @@ class Cycle:
 def replace_raw_pages(
     engine: sa.Engine, client_id: str, cycle_id: str, run_id: str, pages: Sequence[CampaignPage]
 ) -> Cycle:
-    """Replace the account's stored pages with ``pages`` (of cycle ``cycle_id``, fetched by
-    ``run_id``) in one transaction: readers see the whole previous listing or the whole new one.
-    Runs listing one account at once take turns on a per-account advisory lock."""
+    """Replace the account's stored pages with ``pages`` in one transaction (readers see one whole
+    listing), taking turns with other runs on a per-account advisory lock."""
     rows = [
         {
             "client_id": client_id,

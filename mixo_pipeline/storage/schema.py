@@ -1,14 +1,12 @@
-"""The ad platform assets' three tables (SQLAlchemy Core), keyed by ``client_id`` first: one ad
-account is one Dagster partition, every write is scoped to one account in one transaction, and no
-data lives on a worker's disk. Each table's comment is also its asset's description."""
+"""The ad platform assets' tables (SQLAlchemy Core), keyed by ``client_id`` first: one account is
+one Dagster partition. Each table's comment is also its asset's description."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = sa.MetaData()
 
-# Arbitrary key of the advisory lock that lets many workers create the schema at once.
-_SCHEMA_LOCK_KEY = 7_202_611_004
+_SCHEMA_LOCK_KEY = 7_202_611_004  # arbitrary lock key: lets many workers create the schema at once
 _CYCLE = "Sync cycle (id of the run that started it)."
 
 raw_campaign_pages = sa.Table(

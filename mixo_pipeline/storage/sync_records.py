@@ -26,9 +26,8 @@ _RECORD = _insert.on_conflict_do_update(
 def record_results(
     engine: sa.Engine, client_id: str, cycle_id: str, run_id: str, results: Sequence[SyncResult]
 ) -> None:
-    """Write sync outcomes (one per campaign) in one statement, committed as it runs: an upsert
-    is atomic on its own, and this runs after every call, where a transaction's BEGIN and COMMIT
-    would add two round trips."""
+    """Write sync outcomes (one per campaign) in one autocommitted upsert, atomic on its own: a
+    transaction's BEGIN and COMMIT would add two round trips to every sync call."""
     now = datetime.now(UTC)
     ours = {"client_id": client_id, "cycle_id": cycle_id, "run_id": run_id, "recorded_at": now}
     rows = [{**asdict(result), **ours} for result in results]
@@ -38,8 +37,7 @@ def record_results(
 
 
 def successful_syncs(engine: sa.Engine, client_id: str, cycle_id: str) -> dict[str, datetime]:
-    """``campaign_id -> synced_at`` of the cycle's successful syncs (when the API left out
-    ``synced_at``, when we recorded it)."""
+    """``campaign_id -> synced_at`` of the cycle's successful syncs (else ``recorded_at``)."""
     query = sa.select(r.campaign_id, sa.func.coalesce(r.synced_at, r.recorded_at)).where(
         r.client_id == client_id, r.cycle_id == cycle_id, r.success.is_(True)
     )

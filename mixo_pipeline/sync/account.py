@@ -1,6 +1,5 @@
-"""One account's API work: list its campaigns and sync them. Each sync result is written as it
-arrives, so a run killed half-way loses at most the calls in flight; the run that continues the
-cycle skips the rest."""
+"""One account's API work: list its campaigns and sync them, writing each result as it arrives (a
+run killed half-way loses at most the calls in flight)."""
 
 import time
 from collections import Counter, deque
@@ -48,10 +47,8 @@ class IncompleteSyncError(RuntimeError):
 def list_account(
     engine: sa.Engine, client: AdPlatformClient, choice: CycleChoice, run_id: str, *, sync: bool
 ) -> tuple[Cycle, SyncOutcome | None]:
-    """List the account, storing the pages in the chosen cycle once the listing is complete (one
-    that fails part-way leaves the previous listing). With ``sync``, each page's campaigns are
-    synced as it arrives, so the rate budget is not idle while a page is slow. A choice to join
-    another run's listing syncs what its cycle lacks instead of listing again."""
+    """List the account (or join the chosen listing), storing the pages in the chosen cycle once
+    complete; with ``sync``, each page's campaigns sync as it arrives (no idle budget meanwhile)."""
     cycle_id, client_id = choice.cycle_id, client.account.client_id
     if choice.listing is not None:
         todo = [campaign.id for campaign in choice.listing.campaigns()]

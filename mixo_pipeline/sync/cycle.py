@@ -1,9 +1,5 @@
-"""Which sync cycle a run lists an account in: continue the last one, or start its own. A cycle is
-one pass over an account's campaigns, named after the run that started it; continuing it syncs only
-the campaigns not yet synced in it. A step retry (the run that listed last) continues that listing's
-cycle, a re-execution its root run's. A new run resumes the stored cycle if unfinished and younger
-than ``max_age``, else starts its own; one that waited for :func:`account_lock` joins the cycle the
-other run worked in."""
+"""Which sync cycle (one pass over an account's campaigns, named after the run that started it) a
+run lists an account in, and the lock letting one run at a time sync it (docs/tables.md)."""
 
 import logging
 import threading
@@ -26,11 +22,9 @@ class CycleChoice:
     """The cycle a run uses for one account, and why (for the log and the metadata)."""
 
     cycle_id: str
-    resumed: bool
-    """True when the run continues an earlier run's cycle instead of starting its own."""
+    resumed: bool  # the run continues an earlier run's cycle instead of starting its own
     reason: str
-    listing: Cycle | None = field(default=None, compare=False)
-    """The listing to join instead of listing again (another run's, stored while this waited)."""
+    listing: Cycle | None = field(default=None, compare=False)  # another run's, to join as is
 
 
 def choose_cycle(
@@ -42,7 +36,9 @@ def choose_cycle(
     parent_run_id: str | None = None,
     max_age: timedelta,
 ) -> CycleChoice:
-    """The cycle run ``run_id`` lists ``client_id`` in (the rule is in the module docstring)."""
+    """The cycle run ``run_id`` lists ``client_id`` in: a step retry continues the cycle of its
+    run's listing, a re-execution its root run's; a new run resumes the stored cycle if unfinished
+    and younger than ``max_age``, else starts its own."""
 
     def choice(cycle_id: str, reason: str) -> CycleChoice:
         return CycleChoice(cycle_id, resumed=cycle_id != run_id, reason=reason)

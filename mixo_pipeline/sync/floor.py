@@ -7,9 +7,8 @@ API_REQUESTS = ("requests.list.", "requests.sync.")  # stats keys of the rate-li
 
 
 def admitted_requests(stats: Mapping[str, int | float]) -> int:
-    """Requests the platform counted against its window, from the client's stats metadata:
-    every list and sync request except those answered 429 (refused) or 401 (auth is checked
-    before the limit). Requests that then failed with 503 or timed out do count."""
+    """Requests the platform counted against its window, from the client's stats metadata: every
+    list and sync request but those answered 429 (refused) or 401 (checked before the limit)."""
     return sum(
         int(n)
         for key, n in stats.items()
@@ -18,7 +17,6 @@ def admitted_requests(stats: Mapping[str, int | float]) -> int:
 
 
 def rate_limit_floor(admitted: int, limit: int, window_s: float, sync_latency_s: float) -> float:
-    """Seconds the platform's limit forces ``admitted`` requests to take at minimum: with
-    ``limit`` per window, ``(admitted - 1) // limit`` full windows pass before the last one starts,
-    and the last sync still takes its latency."""
+    """Least seconds the limit forces ``admitted`` requests to take: ``(admitted - 1) // limit``
+    full windows pass before the last one starts, which still takes its latency."""
     return (admitted - 1) // limit * window_s + sync_latency_s if admitted > 0 else 0.0
