@@ -1,6 +1,5 @@
-"""The checks on ``campaigns``, per account, judged from what PostgreSQL actually holds. Declared
-on the sync step, not as steps of their own, so each account is checked in its thread once its
-rows are merged. A check's description is its function's docstring."""
+"""The checks on ``campaigns``, per account, judged from what PostgreSQL holds. Declared on the sync
+step, so each account is checked in its thread once merged. Described by their docstrings."""
 
 from collections import Counter
 from collections.abc import Callable
@@ -13,8 +12,8 @@ from mixo_pipeline.storage import quality
 from mixo_pipeline.storage.raw_pages import Cycle
 
 SHOWN_IDS = 20
+# Evaluates one account: engine, client id, the listing the step merged (``None``: the stored one).
 Evaluate = Callable[[sa.Engine, str, Cycle | None], dg.AssetCheckResult]
-"""Evaluates one account: engine, client id, the listing the step merged (``None``: stored)."""
 CHECKS: list[tuple[dg.AssetCheckSpec, Evaluate]] = []
 
 
