@@ -1,7 +1,7 @@
-"""Run a step's work for every account (partition) it covers, reporting each one truthfully: with
-several (a thread each), each one's stages become materializations of its partition, its checks
-evaluations of them, plus a summary per check. A failed account keeps its completed stages; the step
-fails at the end naming it, retried only for one account's transient error."""
+"""Run a step's work for every account (partition) it covers, reporting each truthfully: one
+account's stages and checks are the step's results; several (a thread each) become materializations
+of their partitions, check evaluations of them and a summary per check. A failed account keeps its
+stages; the step fails at the end naming it, retried only for one account's transient error."""
 
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -134,8 +134,8 @@ def unless_interrupted(
 ) -> Iterator[StepEvent]:
     """``events``, each produced on another thread, so that this thread takes an interrupt (Ctrl-C,
     SIGTERM, a UI terminate) at once: it sets ``stopping`` and fails the step without retry once
-    the work wound down. Closed early, it closes ``events`` itself (on one of its own threads, that
-    thread waited for itself and the run never exited)."""
+    the work wound down. Closed early, it closes ``events`` on this thread (closed on one of its
+    own threads, that thread waited for itself and the run never exited)."""
     interrupt: BaseException | None = None
 
     def produced(thread: ThreadPoolExecutor) -> StepEvent | None:
