@@ -1,7 +1,6 @@
-"""The Dagster resources (thin, serializable configuration in front of plain client classes) and
-their bindings. Secrets have no defaults and are bound with ``dg.EnvVar`` (read on the worker at
-run time, never in run config or the UI); the other knobs come from ``load_settings()`` as the code
-location loads (a bad value fails the load, naming it)."""
+"""The Dagster resources (serializable configuration in front of plain client classes) and their
+bindings. Secrets are bound with ``dg.EnvVar`` (read on the worker at run time, never shown in run
+config or the UI); the other knobs come from ``load_settings()`` as the code location loads."""
 
 import os
 
@@ -18,9 +17,8 @@ WEBHOOK_VARIABLE = "MIXO_ALERT_WEBHOOK_URL"
 
 
 class AdPlatformResource(dg.ConfigurableResource):
-    """The platform and the default account (the single one when no accounts file is set), as
-    values only (Dagster may serialize it): the HTTP session, token cache and rate limiter live in
-    the ``AdPlatformClient`` it builds."""
+    """The platform and the default account (the only one without an accounts file), as values only:
+    the HTTP session, token cache and rate limiter live in the ``AdPlatformClient`` it builds."""
 
     base_url: str = Field(description="Base URL of the platform's API (env AD_PLATFORM_API_URL).")
     email: str = Field(description="Login email of the account (env AD_PLATFORM_EMAIL).")

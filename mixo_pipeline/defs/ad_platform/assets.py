@@ -1,7 +1,6 @@
-"""An ad account's sync as three assets, raw pages → sync records → ``campaigns`` table, and their
-job: one step computes them and the ``campaigns`` checks for all its accounts (:mod:`.per_account`).
-Selectable apart (``can_subset``): ``campaigns`` alone re-merges the stored cycle without the API.
-"""
+"""An ad account's sync as three assets (raw pages → sync records → ``campaigns``), computed with
+the ``campaigns`` checks by one step for all its accounts, and their job. Selectable apart:
+``campaigns`` alone re-merges the stored cycle without the API."""
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,8 +25,7 @@ from mixo_pipeline.sync import account
 from mixo_pipeline.sync.cycle import CycleChoice, account_lock, choose_cycle
 from mixo_pipeline.sync.floor import admitted_requests, rate_limit_floor
 
-# Whole-step retries for what the client's own cannot absorb (a database blip), never for an
-# interrupt or a call that spent its attempts (per_account); 5 platform seconds at first.
+# Whole-step retries for what the client's own cannot absorb (a database blip; see per_account).
 _SCALE = load_settings().client.time_scale
 RETRY_POLICY = dg.RetryPolicy(
     max_retries=2, delay=5 * _SCALE, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -53,25 +51,23 @@ def _table_metadata(table: sa.Table) -> dict[str, Any]:
 
 
 def _campaigns_lineage() -> dg.TableColumnLineage:
-    """Where the ``campaigns`` columns come from: the listed page bodies and the sync calls (the
-    first/last seen and removed times are the merge's own)."""
-    page_body = [dg.TableColumnDep(asset_key=names.RAW_PAGES, column_name="body")]
+    """Where the ``campaigns`` columns come from (first/last seen and removed: the merge's own)."""
     listed = ("id", "name", "status", "budget", "impressions", "clicks", "conversions")
+    sources = {
+        "client_id": (names.RAW_PAGES, "client_id"),
+        **{column: (names.RAW_PAGES, "body") for column in (*listed, "created_at")},
+        **{column: (names.SYNC_RECORDS, column) for column in ("synced_at", "cycle_id")},
+    }
     return dg.TableColumnLineage(
         deps_by_column={
-            "client_id": [dg.TableColumnDep(asset_key=names.RAW_PAGES, column_name="client_id")],
-            **dict.fromkeys((*listed, "created_at"), page_body),
-            **{
-                column: [dg.TableColumnDep(asset_key=names.SYNC_RECORDS, column_name=column)]
-                for column in ("synced_at", "cycle_id")
-            },
+            column: [dg.TableColumnDep(asset_key=asset, column_name=source)]
+            for column, (asset, source) in sources.items()
         }
     )
 
 
 def _specs() -> list[dg.AssetSpec]:
-    """The three assets, described by their tables' comments (built in a function: the defs
-    loader would take module-level specs for assets of their own)."""
+    """The three assets, described by their tables (in a function: the defs loader takes specs)."""
     tables = (schema.raw_campaign_pages, schema.campaign_sync_records, schema.campaigns)
     deps = ([], [names.RAW_PAGES], [names.SYNC_RECORDS])
     freshness = (None, None, cadence.campaigns_freshness_policy())
@@ -110,19 +106,16 @@ def sync_ad_accounts(
     resolve_account = account_resolver(ad_platform.account())
     selected = context.selected_asset_keys
     run, max_age = context.run, cadence.cycle_resume_max_age()
-    # The listing each account's step stored: its merge and checks judge exactly that, even if
-    # an overlapping run stores a newer one meanwhile. Accounts not listed use the stored one.
+    # What each account listed in this step: its merge and checks judge that, not a newer listing.
     listed: dict[str, Cycle] = {}
-    # A run's accounts start a little apart: started together, their first windows' requests
-    # arrive together, and the sliding windows repeat that pile-up every minute of the run.
+    # Accounts start apart: their first requests would pile up, and every rate-limit window after.
     start_gap_s = ad_platform.client.time_scale / load_settings().accounts_started_per_s
     order = {key: n for n, key in enumerate(context.partition_keys)}
 
     def api_stages(
         client: AdPlatformClient, client_id: str, joined: CycleChoice | None
     ) -> Iterator[per_account.StageResult]:
-        """The stages calling the API, with the client's figures for the calls each made
-        (listed and synced together, all on the sync records: one budget, one floor)."""
+        """The stages calling the API, with the client's figures (on sync records if both ran)."""
         before = client.stats.as_metadata()
         if names.RAW_PAGES in selected:
             choice = joined or choose_cycle(
@@ -159,9 +152,8 @@ def sync_ad_accounts(
     def stages(client_id: str) -> Iterator[per_account.StageResult]:
         if names.RAW_PAGES in selected or names.SYNC_RECORDS in selected:
             stopping.wait(order[client_id] * start_gap_s)  # a stopped run ends its clients anyway
-            # One run at a time syncs an account; one that waited joins the other's cycle. No
-            # logger: the client's per-request lines go to its Python logger, not the run's
-            # event log, which would store thousands of them per batched run.
+            # One run at a time syncs an account (one that waited joins its cycle). The client
+            # logs to Python, not to the event log (thousands of lines per batched run).
             with (
                 account_lock(engine, client_id, stopping) as joined,
                 ad_platform.get_client(resolve_account(client_id)) as client,

@@ -1,6 +1,5 @@
-"""The checks on ``campaigns``, per account, judged from what PostgreSQL actually holds. Declared
-on the sync step, not as steps of their own, so each account is checked in its thread once its
-rows are merged. A check's description is its function's docstring."""
+"""The checks on ``campaigns``, per account, judged from what PostgreSQL holds. Declared on the sync
+step, so each account is checked in its thread once merged. Described by their docstrings."""
 
 from collections import Counter
 from collections.abc import Callable
@@ -13,27 +12,10 @@ from mixo_pipeline.storage import quality
 from mixo_pipeline.storage.raw_pages import Cycle
 
 SHOWN_IDS = 20
+# Evaluates one account: engine, client id, the listing the step merged (``None``: the stored one).
 Evaluate = Callable[[sa.Engine, str, Cycle | None], dg.AssetCheckResult]
-"""Evaluates one account: engine, client id, the listing the step merged (``None``: stored)."""
-CHECKS: list[tuple[dg.AssetCheckSpec, Evaluate]] = []
 
 
-def _check(name: str, *, blocking: bool) -> Callable[[Evaluate], Evaluate]:
-    def declare(evaluate: Evaluate) -> Evaluate:
-        spec = dg.AssetCheckSpec(
-            name,
-            asset=names.CAMPAIGNS,
-            description=" ".join((evaluate.__doc__ or "").split()),
-            blocking=blocking,
-            partitions_def=names.ACCOUNTS_PARTITIONS,
-        )
-        CHECKS.append((spec, evaluate))
-        return evaluate
-
-    return declare
-
-
-@_check(names.CHECK_COMPLETE, blocking=True)
 def complete(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
     """Every campaign the API listed this cycle was synced and written (e.g. 100/100)."""
     result = quality.completeness(engine, client_id, cycle)
@@ -51,7 +33,6 @@ def complete(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.Asset
     )
 
 
-@_check(names.CHECK_UNIQUE, blocking=True)
 def unique(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
     """No duplicate (client_id, id) in the table, no id repeated across the cycle's pages."""
     result = quality.uniqueness(engine, client_id, cycle)
@@ -71,7 +52,6 @@ def unique(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCh
     )
 
 
-@_check(names.CHECK_VALID, blocking=False)
 def valid(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetCheckResult:
     """Non-negative figures, clicks <= impressions, conversions <= clicks, known status,
     positive budget (a warning: odd figures from the platform are reported, not fatal)."""
@@ -89,3 +69,20 @@ def valid(engine: sa.Engine, client_id: str, cycle: Cycle | None) -> dg.AssetChe
             **{f"problem.{p}": n for p, n in sorted(Counter(p for _, p in problems).items())},
         },
     )
+
+
+def _spec(name: str, evaluate: Evaluate, *, blocking: bool) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name,
+        asset=names.CAMPAIGNS,
+        description=" ".join((evaluate.__doc__ or "").split()),
+        blocking=blocking,
+        partitions_def=names.ACCOUNTS_PARTITIONS,
+    )
+
+
+CHECKS: list[tuple[dg.AssetCheckSpec, Evaluate]] = [
+    (_spec(names.CHECK_COMPLETE, complete, blocking=True), complete),
+    (_spec(names.CHECK_UNIQUE, unique, blocking=True), unique),
+    (_spec(names.CHECK_VALID, valid, blocking=False), valid),
+]

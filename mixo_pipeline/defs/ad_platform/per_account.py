@@ -1,8 +1,7 @@
-"""Run a step's work for every account (partition) it covers, reporting each one truthfully:
-one account's stages and checks are the step's results; with several (a thread each), each one's
-completed stages become materializations of its partition and its checks evaluations of them,
-plus a summary per check. A failed account keeps its completed stages; the step fails at the end
-naming it, retried only for one account's transient error."""
+"""Run a step's work for every account (partition) it covers, reporting each truthfully: one
+account's stages and checks are the step's results; several (a thread each) become materializations
+of their partitions, check evaluations of them and a summary per check. A failed account keeps its
+stages; the step fails at the end naming it, retried only for one account's transient error."""
 
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -19,17 +18,15 @@ from mixo_pipeline.sync.account import IncompleteSyncError
 
 Metadata = Mapping[str, Any]
 StageResult = tuple[dg.AssetKey, Metadata]
-AccountWork = Callable[[str], Iterator[StageResult]]
-"""Runs one account's selected stages, yielding each one's key and metadata as it completes."""
+AccountWork = Callable[[str], Iterator[StageResult]]  # one account's stages, as each completes
 AccountCheck = tuple[dg.AssetCheckSpec, Callable[[str], dg.AssetCheckResult]]
 StepEvent = (
     dg.MaterializeResult | dg.AssetMaterialization | dg.AssetCheckResult | dg.AssetCheckEvaluation
 )
 CheckResult = tuple[dg.AssetCheckSpec, dg.AssetCheckResult]
 _Outcome = tuple[list[StageResult], list[CheckResult], Exception | None]
-# What a step retry cannot fix: wrong data, credentials or configuration (LookupError: an unknown
-# account or a missing secret; ValueError: a bad accounts file), and calls that spent all their
-# attempts (the next run resumes the cycle); not a database blip.
+# What a step retry cannot fix: wrong data, credentials or configuration (LookupError: unknown
+# account or secret; ValueError: bad accounts file), and calls that spent all their attempts.
 _PERMANENT = (errors.AuthenticationError, errors.PaginationError, errors.ResponseValidationError)
 _PERMANENT += (LookupError, ValueError, errors.RetriesExhaustedError, IncompleteSyncError)
 
@@ -135,12 +132,10 @@ def _failure(failures: Mapping[str, Exception], *, retry: bool) -> dg.Failure:
 def unless_interrupted(
     events: Generator[StepEvent, None, None], stopping: threading.Event
 ) -> Iterator[StepEvent]:
-    """``events``, each produced on another thread once the last one is stored, so that this thread
-    takes an interrupt (Ctrl-C, SIGTERM, a terminate from the UI) at once: it sets ``stopping``
-    and, once the work has wound down, fails the step without the retry of the RetryPolicy.
-    Closed early (Dagster failed to store an event), it stops ``events`` and waits for its
-    threads: left to the garbage collector, ``events`` was closed on one of its own threads,
-    which then waited for itself, and the run never exited."""
+    """``events``, each produced on another thread, so that this thread takes an interrupt (Ctrl-C,
+    SIGTERM, a UI terminate) at once: it sets ``stopping`` and fails the step without retry once
+    the work wound down. Closed early, it closes ``events`` on this thread (closed on one of its
+    own threads, that thread waited for itself and the run never exited)."""
     interrupt: BaseException | None = None
 
     def produced(thread: ThreadPoolExecutor) -> StepEvent | None:

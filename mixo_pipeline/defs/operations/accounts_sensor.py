@@ -1,7 +1,6 @@
-"""``ad_accounts_sensor``: keeps the ``ad_accounts`` partitions equal to the configured accounts.
-New accounts become partitions (the recovery sensor syncs them as missing); a retired account's
-partition is removed, which deletes no ``campaigns`` row and no run history. An invalid accounts
-file fails the tick and changes nothing, so a typo can never retire every account."""
+"""``ad_accounts_sensor``: keeps the ``ad_accounts`` partitions equal to the configured accounts. A
+retired account's partition is removed (its ``campaigns`` rows and run history stay); an invalid
+accounts file fails the tick and changes nothing, so a typo can never retire every account."""
 
 import dagster as dg
 

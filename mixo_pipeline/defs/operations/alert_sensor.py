@@ -1,9 +1,7 @@
-"""``data_quality_alert_sensor``: one webhook alert per failed check evaluation or stale asset. WARN
-checks do not fail their run, so run-failure hooks would miss them: this sensor reads each check's
-execution records and alerts every FAILED one (per account, not a batch's summary again) and every
-freshness WARN/FAIL change, exactly once: the cursor keeps per check a watermark (records at or
-below it are settled) and the ids alerted above it, and per asset the last change alerted. An alert
-the webhook refuses waits for the next tick."""
+"""``data_quality_alert_sensor``: one webhook alert per failed check evaluation (per account, not a
+batch's summary) and per freshness WARN/FAIL change, exactly once (WARN checks do not fail their
+run: run-failure hooks would miss them). The cursor keeps per check a watermark (records at or below
+it are settled) and the ids alerted above it, and per asset the last change alerted."""
 
 import time
 from collections.abc import Callable
@@ -17,7 +15,7 @@ from mixo_pipeline.alerting import Alert, AlertWebhookResource, WebhookDeliveryE
 PAGE_SIZE = 100
 MAX_CHECK_ALERTS_PER_TICK = 50
 # A check seen for the first time is alerted for the last day only: turning the sensor on in an
-# old deployment does not replay its whole history into the channel.
+# old deployment does not replay its history into the channel.
 FIRST_LOOKBACK_S = 24 * 3600.0
 
 Pending = tuple[Alert, Callable[[], None]]  # an alert, and how to mark it sent in the cursor

@@ -21,17 +21,15 @@ def sync_interval() -> timedelta:
 
 
 def cycle_resume_max_age() -> timedelta:
-    """How old an unfinished sync cycle may be and still be resumed by a new run. Default one
-    schedule interval: the run after a failed one (recovery, a backfill, the next tick) finishes
-    its cycle; an older cycle would mix syncs too far apart to be one snapshot."""
+    """How old an unfinished sync cycle a new run may resume. Default one schedule interval: the run
+    after a failed one finishes its cycle; older, it mixes syncs too far apart for a snapshot."""
     seconds = load_settings().cycle_resume_max_age_s
     return sync_interval() if seconds is None else timedelta(seconds=seconds)
 
 
 def campaigns_freshness_policy() -> dg.FreshnessPolicy:
     """FAIL once ``campaigns`` is older than ``N = MIXO_FRESHNESS_INTERVALS`` schedule intervals,
-    WARN past ``(1 + N) / 2``: halfway between its normal age just before a tick (one interval)
-    and the failure. Both are >= 1 minute, as Dagster requires (N > 1, cron >= 1 minute)."""
+    WARN past ``(1 + N) / 2``, halfway from its normal age before a tick (both >= 1 minute)."""
     interval, intervals = sync_interval(), load_settings().freshness_intervals
     return dg.FreshnessPolicy.time_window(
         fail_window=interval * intervals, warn_window=interval * ((1 + intervals) / 2)

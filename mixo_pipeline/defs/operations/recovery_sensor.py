@@ -1,8 +1,7 @@
-"""``outage_recovery_sensor``: re-syncs exactly the accounts an outage left failed or missing. It
-probes ``/health`` behind them and, once it answers, requests runs for exactly those accounts,
-batched like the schedule's, never spanning a healthy one; at most ``MIXO_RECOVERY_MAX_PARTITIONS``
-queued or running. An account whose recovery failed again (bad data or credentials, not an outage)
-waits ``MIXO_RECOVERY_BACKOFF_S``, doubling per attempt up to six hours."""
+"""``outage_recovery_sensor``: once ``/health`` answers, re-syncs exactly the accounts an outage
+left failed or missing, batched like the schedule's (never spanning a healthy one), at most
+``MIXO_RECOVERY_MAX_PARTITIONS`` queued or running. An account whose recovery failed again (not an
+outage) waits ``MIXO_RECOVERY_BACKOFF_S``, doubling per attempt up to six hours."""
 
 import time
 

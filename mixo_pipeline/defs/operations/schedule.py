@@ -1,7 +1,6 @@
-"""``campaign_sync_schedule``: syncs every ``ad_accounts`` partition on ``MIXO_SYNC_CRON`` (UTC). No
-stampede after downtime: Dagster evaluates only the latest missed tick of a schedule without a
-partition set, and accounts still queued or running are left out. Run keys (scoped by Dagster to
-their tick) keep a retried tick from launching a batch twice."""
+"""``campaign_sync_schedule``: syncs every ``ad_accounts`` partition on ``MIXO_SYNC_CRON`` (UTC) but
+those still queued or running. No stampede after downtime: Dagster evaluates only the latest missed
+tick; run keys (scoped to their tick) keep a retried tick from launching a batch twice."""
 
 import dagster as dg
 

@@ -1,7 +1,6 @@
-"""How each account stands, from the instance's per-partition status (what the UI shows), and
-how accounts are batched into sync runs like the assets' backfill policy: up to
-``MIXO_ACCOUNTS_PER_RUN`` consecutive partitions per run. The schedule, the recovery sensor and
-the command line all read them here."""
+"""How each account stands, from the per-partition status the UI shows, and how accounts are
+batched into sync runs like the assets' backfill policy (``MIXO_ACCOUNTS_PER_RUN`` consecutive
+partitions per run), for the schedule, the recovery sensor and the command line."""
 
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
