@@ -85,7 +85,7 @@ class _SyncBody(BaseModel, frozen=True):
 
 
 class _TokenBody(BaseModel, frozen=True):
-    access_token: Annotated[str, Strict(), Field(min_length=1)]
+    access_token: Annotated[str, Strict(), Field(min_length=1, repr=False)]
     token_type: Literal["Bearer", "bearer"] = "Bearer"
     # Optional hints: an unusable value means "not given", not a failed login.
     expires_in: Annotated[float | None, BeforeValidator(finite_number)] = None

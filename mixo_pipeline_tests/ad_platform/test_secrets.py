@@ -12,6 +12,7 @@ import pytest
 from mixo_pipeline.ad_platform import AuthenticationError, RetriesExhaustedError
 from mixo_pipeline.ad_platform import client as client_module
 from mixo_pipeline.ad_platform.auth import Token
+from mixo_pipeline.ad_platform.models import parse_token
 from mock_api.accounts import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
 from .conftest import default_account
@@ -32,12 +33,14 @@ def test_no_secret_reaches_logs_errors_or_metadata(
 
     def record(body: Any, *args: Any) -> Token:
         tokens.append(body["access_token"])
-        return real(body, *args)
+        token = real(body, *args)
+        texts.extend([repr(parse_token(body)), repr(token)])  # the parsed body, what is kept
+        return token
 
+    texts: list[str] = []
     monkeypatch.setattr(client_module, "token_from_response", record)
     # Faults everywhere and a token that expires every 0.4 s.
     mock = start_mock(error_rate=0.3, hang_rate=0.1, token_ttl=40, campaigns=20)
-    texts: list[str] = []
 
     wrong = make_client(mock.url, account=default_account(mock.url, password=WRONG_PASSWORD))
     with pytest.raises(AuthenticationError) as refused:
