@@ -32,7 +32,8 @@ class Summary:
 
     @property
     def verdict(self) -> str:
-        """``incomplete`` when a campaign or a check is short or an ERROR check failed."""
+        """``failed`` (the run failed), ``incomplete`` (a campaign or a check short, or an ERROR
+        check failed), ``complete with warnings`` (only WARN checks failed) or ``complete``."""
         if not self.run_succeeded:
             return "failed"
         errors = [name for name in self.checks_failed if not name.endswith(WARN)]
@@ -102,9 +103,16 @@ def summarize(
         (e for e in result.get_asset_check_evaluations() if e.partition == client_id),
         key=lambda e: CHECKS.index(e.check_name),
     )
-    passed = [e.check_name for e in evaluations if e.passed]
-    failed = [f"{e.check_name} ({e.severity.value})" for e in evaluations if not e.passed]
-    return Summary(result.success, synced, total, duplicates, passed, failed, wall_s, **figures)
+    return Summary(
+        run_succeeded=result.success,
+        synced=synced,
+        total=total,
+        duplicates=duplicates,
+        checks_passed=[e.check_name for e in evaluations if e.passed],
+        checks_failed=[f"{e.check_name} ({e.severity.value})" for e in evaluations if not e.passed],
+        wall_s=wall_s,
+        **figures,
+    )
 
 
 def combine(runs: list[list[Summary]], wall_s: float) -> Summary:
